@@ -1,0 +1,592 @@
+//! The hardware, model, quantization, benchmark and API catalog, with the provenance of every
+//! figure. The default catalog is `catalog/default.toml`, embedded at build time.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+/// The default catalog's TOML text, embedded at build time.
+pub const DEFAULT_CATALOG_TOML: &str = include_str!("../../../catalog/default.toml");
+
+/// Returns why a catalog could not be loaded; each variant names the record and field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CatalogError {
+    /// The TOML text could not be parsed into a catalog.
+    #[error("catalog is not valid TOML: {0}")]
+    Parse(String),
+    /// A figure is out of range.
+    #[error("catalog {record} '{id}': {field} {reason}")]
+    InvalidField {
+        /// The kind of record ("hardware", "benchmark", …).
+        record: &'static str,
+        /// The record's id.
+        id: String,
+        /// The field name.
+        field: &'static str,
+        /// Why the value is rejected.
+        reason: String,
+    },
+    /// Two records share an id.
+    #[error("catalog {record} '{id}' is defined twice")]
+    Duplicate {
+        /// The kind of record.
+        record: &'static str,
+        /// The repeated id.
+        id: String,
+    },
+    /// A record refers to a record that does not exist.
+    #[error("catalog {record} '{id}' refers to unknown {target} '{target_id}'")]
+    UnknownReference {
+        /// The kind of record holding the reference.
+        record: &'static str,
+        /// The record's id.
+        id: String,
+        /// The kind of record referred to.
+        target: &'static str,
+        /// The id that was not found.
+        target_id: String,
+    },
+}
+
+/// Where a record's figures come from. A figure is *published* unless it is listed under
+/// `derived` (computed from published figures) or `assumed` (the source is silent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The document and section the figures were read from.
+    pub source: String,
+    /// Figures computed from published ones: field name → how.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived: BTreeMap<String, String>,
+    /// Figures the source does not give: field name → what was assumed and why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub assumed: BTreeMap<String, String>,
+}
+
+/// How a single figure is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FigureKind {
+    /// Read straight off the source.
+    Published,
+    /// Computed from published figures.
+    Derived,
+    /// Assumed where the source is silent.
+    Assumed,
+}
+
+impl Provenance {
+    /// Returns how the named field of this record is known.
+    pub fn kind_of(&self, field: &str) -> FigureKind {
+        if self.assumed.contains_key(field) {
+            FigureKind::Assumed
+        } else if self.derived.contains_key(field) {
+            FigureKind::Derived
+        } else {
+            FigureKind::Published
+        }
+    }
+}
+
+/// Cost assumptions shared by every plan unless a request overrides them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostDefaults {
+    /// Straight-line amortization period of hardware capex.
+    pub amortization_months: f64,
+    /// Electricity price.
+    pub electricity_usd_per_kwh: f64,
+    /// Hours in the planning month (30 days × 24 h).
+    pub hours_per_month: f64,
+    /// Largest share of a node's hours the plan may keep it busy.
+    pub utilization_cap: f64,
+    /// Where these come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// A model that can be served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Stable id, e.g. `deepseek-v4-pro`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Total parameters in billions (all experts of a mixture-of-experts model).
+    pub total_params_b: f64,
+    /// Parameters active per token in billions.
+    pub active_params_b: f64,
+    /// Longest context the model accepts.
+    pub max_context_tokens: u64,
+    /// KV-cache bytes per token of context at FP16.
+    pub kv_cache_bytes_per_token: f64,
+    /// Where these come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+impl Model {
+    /// Returns the weight size in GB at a quantization: all parameters, since a mixture-of-experts
+    /// model must hold every expert somewhere, not only the active ones.
+    pub fn weights_gb(&self, quant: &Quant) -> f64 {
+        self.total_params_b * quant.bits_per_param / 8.0
+    }
+}
+
+/// A weight quantization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quant {
+    /// llama.cpp name, e.g. `Q4_K_M`.
+    pub id: String,
+    /// Average bits per parameter.
+    pub bits_per_param: f64,
+    /// Share of FP16 benchmark quality it keeps, in (0, 1].
+    pub quality_retained: f64,
+    /// Where these come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// A hardware SKU: one node as bought.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HardwareSku {
+    /// Stable id, e.g. `rtx-5090`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Accelerators in one node.
+    pub accelerators: u32,
+    /// Memory per accelerator in GB.
+    pub memory_per_device_gb: f64,
+    /// Whether accelerator memory is shared with the CPU (Apple silicon).
+    pub unified_memory: bool,
+    /// All-in price of one node.
+    pub price_usd: f64,
+    /// Sustained power at full load.
+    pub power_full_w: f64,
+    /// Power when idle.
+    pub power_idle_w: f64,
+    /// llama.cpp backend: cuda, metal or rocm.
+    pub backend: String,
+    /// Where these come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// A measured throughput point of one configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Benchmark {
+    /// Hardware SKU id.
+    pub sku: String,
+    /// Model id.
+    pub model: String,
+    /// Quantization id.
+    pub quant: String,
+    /// Streams served at once when measured.
+    pub concurrency: u32,
+    /// Accelerators one llama-server instance spans; a node runs `accelerators / devices_used`
+    /// independent instances.
+    pub devices_used: u32,
+    /// Accelerator memory in use, GB.
+    pub vram_used_gb: f64,
+    /// Decode speed of one stream, tokens/s.
+    pub decode_tok_s: f64,
+    /// Prompt processing speed, tokens/s.
+    pub prefill_tok_s: f64,
+    /// Sustained power of the node while running this configuration.
+    pub power_w: f64,
+    /// Whether weights spill to CPU RAM.
+    pub offload: bool,
+    /// Where these come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// A hosted API that can take spillover.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiOffer {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Model served.
+    pub model: String,
+    /// Price per million input tokens.
+    pub input_usd_per_million: f64,
+    /// Price per million output tokens.
+    pub output_usd_per_million: f64,
+    /// Median time to first token.
+    pub ttft_p50_ms: f64,
+    /// 95th percentile time to first token.
+    pub ttft_p95_ms: f64,
+    /// Where these come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+impl ApiOffer {
+    /// Returns the blended price per million tokens for a workload's input share.
+    pub fn blended_usd_per_million(&self, input_share: f64) -> f64 {
+        input_share * self.input_usd_per_million + (1.0 - input_share) * self.output_usd_per_million
+    }
+}
+
+/// The whole catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// Catalog version, recorded in every plan.
+    pub version: String,
+    /// The catalog's overall source.
+    pub source: String,
+    /// Cost assumptions.
+    pub cost: CostDefaults,
+    /// Models.
+    #[serde(rename = "model")]
+    pub models: Vec<Model>,
+    /// Quantizations.
+    #[serde(rename = "quant")]
+    pub quants: Vec<Quant>,
+    /// Hardware SKUs.
+    #[serde(rename = "hardware")]
+    pub hardware: Vec<HardwareSku>,
+    /// Benchmarks.
+    #[serde(rename = "benchmark")]
+    pub benchmarks: Vec<Benchmark>,
+    /// API offers.
+    #[serde(rename = "api", default)]
+    pub apis: Vec<ApiOffer>,
+}
+
+impl Catalog {
+    /// Returns the embedded default catalog.
+    pub fn embedded_default() -> Catalog {
+        Catalog::from_toml_str(DEFAULT_CATALOG_TOML)
+            .expect("catalog/default.toml is validated by the test suite")
+    }
+
+    /// Parses and validates a catalog from TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Catalog, CatalogError> {
+        let catalog: Catalog =
+            toml::from_str(text).map_err(|e| CatalogError::Parse(e.to_string()))?;
+        catalog.validate()?;
+        Ok(catalog)
+    }
+
+    /// Returns the SKU with this id.
+    pub fn sku(&self, id: &str) -> Option<&HardwareSku> {
+        self.hardware.iter().find(|h| h.id == id)
+    }
+
+    /// Returns the quantization with this id (case-insensitive).
+    pub fn quant(&self, id: &str) -> Option<&Quant> {
+        self.quants.iter().find(|q| q.id.eq_ignore_ascii_case(id))
+    }
+
+    /// Returns the model with this id.
+    pub fn model(&self, id: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.id == id)
+    }
+
+    /// Returns the API offer for a model, if any.
+    pub fn api_for(&self, model: &str) -> Option<&ApiOffer> {
+        self.apis.iter().find(|a| a.model == model)
+    }
+
+    /// Returns the model plans are made for when a workload names none: the first one listed.
+    pub fn default_model(&self) -> &Model {
+        &self.models[0]
+    }
+
+    /// Checks ranges, unique ids and references.
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        fn positive(
+            record: &'static str,
+            id: &str,
+            field: &'static str,
+            value: f64,
+        ) -> Result<(), CatalogError> {
+            if value.is_finite() && value > 0.0 {
+                Ok(())
+            } else {
+                Err(CatalogError::InvalidField {
+                    record,
+                    id: id.to_string(),
+                    field,
+                    reason: format!("must be a positive number, got {value}"),
+                })
+            }
+        }
+        fn non_negative(
+            record: &'static str,
+            id: &str,
+            field: &'static str,
+            value: f64,
+        ) -> Result<(), CatalogError> {
+            if value.is_finite() && value >= 0.0 {
+                Ok(())
+            } else {
+                Err(CatalogError::InvalidField {
+                    record,
+                    id: id.to_string(),
+                    field,
+                    reason: format!("must be zero or more, got {value}"),
+                })
+            }
+        }
+        fn unique<'a>(
+            record: &'static str,
+            ids: impl Iterator<Item = String>,
+        ) -> Result<(), CatalogError> {
+            let mut seen = HashSet::new();
+            for id in ids {
+                if !seen.insert(id.clone()) {
+                    return Err(CatalogError::Duplicate { record, id });
+                }
+            }
+            Ok(())
+        }
+
+        let cost = &self.cost;
+        positive(
+            "cost",
+            "defaults",
+            "amortization_months",
+            cost.amortization_months,
+        )?;
+        non_negative(
+            "cost",
+            "defaults",
+            "electricity_usd_per_kwh",
+            cost.electricity_usd_per_kwh,
+        )?;
+        positive("cost", "defaults", "hours_per_month", cost.hours_per_month)?;
+        if !(cost.utilization_cap > 0.0 && cost.utilization_cap <= 1.0) {
+            return Err(CatalogError::InvalidField {
+                record: "cost",
+                id: "defaults".into(),
+                field: "utilization_cap",
+                reason: format!("must be in (0, 1], got {}", cost.utilization_cap),
+            });
+        }
+        if self.models.is_empty() {
+            return Err(CatalogError::InvalidField {
+                record: "model",
+                id: "-".into(),
+                field: "model",
+                reason: "at least one model is required".into(),
+            });
+        }
+        unique("model", self.models.iter().map(|m| m.id.clone()))?;
+        unique(
+            "quant",
+            self.quants.iter().map(|q| q.id.to_ascii_uppercase()),
+        )?;
+        unique("hardware", self.hardware.iter().map(|h| h.id.clone()))?;
+        unique("api", self.apis.iter().map(|a| a.id.clone()))?;
+        unique(
+            "benchmark",
+            self.benchmarks
+                .iter()
+                .map(|b| format!("{}/{}/{}/{}", b.sku, b.model, b.quant, b.concurrency)),
+        )?;
+        for m in &self.models {
+            positive("model", &m.id, "total_params_b", m.total_params_b)?;
+            positive("model", &m.id, "active_params_b", m.active_params_b)?;
+        }
+        for q in &self.quants {
+            positive("quant", &q.id, "bits_per_param", q.bits_per_param)?;
+            if !(q.quality_retained > 0.0 && q.quality_retained <= 1.0) {
+                return Err(CatalogError::InvalidField {
+                    record: "quant",
+                    id: q.id.clone(),
+                    field: "quality_retained",
+                    reason: format!("must be in (0, 1], got {}", q.quality_retained),
+                });
+            }
+        }
+        for h in &self.hardware {
+            if h.accelerators == 0 {
+                return Err(CatalogError::InvalidField {
+                    record: "hardware",
+                    id: h.id.clone(),
+                    field: "accelerators",
+                    reason: "must be at least 1".into(),
+                });
+            }
+            positive(
+                "hardware",
+                &h.id,
+                "memory_per_device_gb",
+                h.memory_per_device_gb,
+            )?;
+            non_negative("hardware", &h.id, "price_usd", h.price_usd)?;
+            positive("hardware", &h.id, "power_full_w", h.power_full_w)?;
+            non_negative("hardware", &h.id, "power_idle_w", h.power_idle_w)?;
+        }
+        for b in &self.benchmarks {
+            let id = format!("{}/{}/{}", b.sku, b.model, b.quant);
+            let sku = self
+                .sku(&b.sku)
+                .ok_or_else(|| CatalogError::UnknownReference {
+                    record: "benchmark",
+                    id: id.clone(),
+                    target: "hardware",
+                    target_id: b.sku.clone(),
+                })?;
+            if self.model(&b.model).is_none() {
+                return Err(CatalogError::UnknownReference {
+                    record: "benchmark",
+                    id,
+                    target: "model",
+                    target_id: b.model.clone(),
+                });
+            }
+            if self.quant(&b.quant).is_none() {
+                return Err(CatalogError::UnknownReference {
+                    record: "benchmark",
+                    id,
+                    target: "quant",
+                    target_id: b.quant.clone(),
+                });
+            }
+            if b.concurrency == 0 {
+                return Err(CatalogError::InvalidField {
+                    record: "benchmark",
+                    id,
+                    field: "concurrency",
+                    reason: "must be at least 1".into(),
+                });
+            }
+            if b.devices_used == 0 || b.devices_used > sku.accelerators {
+                return Err(CatalogError::InvalidField {
+                    record: "benchmark",
+                    id,
+                    field: "devices_used",
+                    reason: format!(
+                        "must be between 1 and the SKU's {} accelerators, got {}",
+                        sku.accelerators, b.devices_used
+                    ),
+                });
+            }
+            positive("benchmark", &id, "decode_tok_s", b.decode_tok_s)?;
+            positive("benchmark", &id, "prefill_tok_s", b.prefill_tok_s)?;
+            positive("benchmark", &id, "power_w", b.power_w)?;
+        }
+        for a in &self.apis {
+            if self.model(&a.model).is_none() {
+                return Err(CatalogError::UnknownReference {
+                    record: "api",
+                    id: a.id.clone(),
+                    target: "model",
+                    target_id: a.model.clone(),
+                });
+            }
+            non_negative(
+                "api",
+                &a.id,
+                "input_usd_per_million",
+                a.input_usd_per_million,
+            )?;
+            non_negative(
+                "api",
+                &a.id,
+                "output_usd_per_million",
+                a.output_usd_per_million,
+            )?;
+            positive("api", &a.id, "ttft_p95_ms", a.ttft_p95_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Returns every figure that is assumed rather than published, as `record field: note`.
+    pub fn assumptions(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut push = |record: String, provenance: &Provenance| {
+            for (field, note) in &provenance.assumed {
+                out.push(format!("{record} {field}: {note}"));
+            }
+        };
+        push("cost".into(), &self.cost.provenance);
+        for h in &self.hardware {
+            push(format!("hardware {}", h.id), &h.provenance);
+        }
+        for q in &self.quants {
+            push(format!("quant {}", q.id), &q.provenance);
+        }
+        for b in &self.benchmarks {
+            push(format!("benchmark {}/{}", b.sku, b.quant), &b.provenance);
+        }
+        for a in &self.apis {
+            push(format!("api {}", a.id), &a.provenance);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_catalog_holds_the_article_figures() {
+        let catalog = Catalog::embedded_default();
+        assert_eq!(catalog.hardware.len(), 5);
+        assert_eq!(catalog.benchmarks.len(), 9);
+        let rtx = catalog.sku("rtx-5090").unwrap();
+        assert_eq!(
+            (rtx.price_usd, rtx.power_full_w, rtx.power_idle_w),
+            (4500.0, 510.0, 80.0)
+        );
+        let api = catalog.api_for("deepseek-v4-pro").unwrap();
+        assert_eq!(api.input_usd_per_million, 0.0265);
+        assert_eq!(api.output_usd_per_million, 0.0795);
+        assert_eq!(catalog.cost.amortization_months, 36.0);
+        assert_eq!(catalog.cost.electricity_usd_per_kwh, 0.16);
+        let model = catalog.default_model();
+        assert_eq!((model.total_params_b, model.active_params_b), (671.0, 37.0));
+        assert_eq!(catalog.quant("q4_k_m").unwrap().quality_retained, 0.98);
+    }
+
+    #[test]
+    fn assumed_figures_are_marked() {
+        let catalog = Catalog::embedded_default();
+        let xtx = catalog.sku("rx-7900-xtx").unwrap();
+        assert_eq!(xtx.price_usd, 4500.0 - 1999.0 + 799.0);
+        assert_eq!(xtx.provenance.kind_of("price_usd"), FigureKind::Assumed);
+        assert_eq!(xtx.provenance.kind_of("power_idle_w"), FigureKind::Assumed);
+        assert_eq!(
+            xtx.provenance.kind_of("power_full_w"),
+            FigureKind::Published
+        );
+        let assumptions = catalog.assumptions();
+        assert!(
+            assumptions
+                .iter()
+                .any(|a| a.starts_with("hardware rx-7900-xtx price_usd"))
+        );
+    }
+
+    #[test]
+    fn mixture_of_experts_weights_count_every_expert() {
+        let catalog = Catalog::embedded_default();
+        let q4 = catalog.quant("Q4_K_M").unwrap();
+        // 671e9 parameters × 4.6 bits / 8 = 385.8 GB, not the 21 GB of the active path.
+        let gb = catalog.default_model().weights_gb(q4);
+        assert!((gb - 385.825).abs() < 1e-9, "{gb}");
+    }
+
+    #[test]
+    fn rejects_bad_catalogs_naming_the_field() {
+        let bad_price = DEFAULT_CATALOG_TOML.replacen("price_usd = 4500.0", "price_usd = -1.0", 1);
+        let err = Catalog::from_toml_str(&bad_price).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "catalog hardware 'rtx-5090': price_usd must be zero or more, got -1"
+        );
+        let bad_ref = DEFAULT_CATALOG_TOML.replacen("sku = \"rtx-5090\"", "sku = \"gtx-480\"", 1);
+        let err = Catalog::from_toml_str(&bad_ref).unwrap_err().to_string();
+        assert!(err.contains("unknown hardware 'gtx-480'"), "{err}");
+        let err = Catalog::from_toml_str("version = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("catalog is not valid TOML"), "{err}");
+    }
+}

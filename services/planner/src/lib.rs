@@ -1,0 +1,33 @@
+//! fleetplan's planning core: which local inference hardware to own, how many of each, and how
+//! much traffic to spill to a hosted API, at the lowest monthly cost that meets every workload's
+//! SLO.
+//!
+//! The domain modules do no I/O: pure functions over plain structs.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`units`] | `1.5B` token counts, `800ms` durations, money and token formatting |
+//! | [`catalog`] | hardware, models, quants, benchmarks, API offers, with provenance; the embedded default |
+//! | [`demand`] | workloads and plan requests, from flags or TOML/JSON files, validated |
+//! | [`cost`] | amortization, energy, tokens/month and the break-even table |
+//! | [`throughput`] | per-configuration throughput points and where they come from |
+//! | [`solve`] | the mixed-integer program and [`solve::propose`] |
+//! | [`plan`] | what a plan says: pools, routes, cost, baselines, solver report |
+//! | [`error`] | [`PlanError`] |
+
+pub mod catalog;
+pub mod cost;
+pub mod demand;
+pub mod error;
+pub mod plan;
+pub mod solve;
+pub mod throughput;
+pub mod units;
+
+pub use catalog::Catalog;
+pub use demand::{PlanRequest, Workload};
+pub use error::PlanError;
+pub use plan::Plan;
+pub use solve::{SolveSettings, propose, propose_with};
+pub use throughput::ThroughputModel;
+pub use units::TokenCount;

@@ -1,0 +1,216 @@
+//! What a plan says: pools, routing, cost, baselines, break-even and how the solver did.
+//! Plain data, serialized as the CLI's JSON output and stored as the plan record.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::CostAssumptions;
+use crate::demand::{FleetConstraints, Workload};
+
+/// A complete plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Catalog version the plan was made with.
+    pub catalog_version: String,
+    /// Throughput model version the plan was made with.
+    pub throughput_version: String,
+    /// Where the throughput figures come from, in words.
+    pub throughput_source: String,
+    /// Model served.
+    pub model: String,
+    /// Cost assumptions used.
+    pub assumptions: CostAssumptions,
+    /// The API offer spillover goes to, if the catalog has one.
+    pub api: Option<ApiTerms>,
+    /// The workloads as planned (defaults filled in).
+    pub workloads: Vec<Workload>,
+    /// Fleet-wide limits as requested.
+    pub constraints: FleetConstraints,
+    /// Local pools: one SKU running one quantization.
+    pub pools: Vec<Pool>,
+    /// Where each workload's tokens go, and why.
+    pub routes: Vec<Route>,
+    /// Monthly cost of the optimum.
+    pub cost: CostBreakdown,
+    /// When the new hardware pays for itself against sending everything to the API.
+    pub break_even: BreakEven,
+    /// All-API, single-SKU fleets and the optimum, side by side.
+    pub baselines: Vec<Baseline>,
+    /// How the solve went.
+    pub solver: SolverReport,
+    /// Assumptions and caveats a reviewer should see.
+    pub notes: Vec<String>,
+}
+
+/// The API offer's terms as used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiTerms {
+    /// Offer id.
+    pub id: String,
+    /// Price per million input tokens.
+    pub input_usd_per_million: f64,
+    /// Price per million output tokens.
+    pub output_usd_per_million: f64,
+    /// TTFT p95 the SLO is checked against.
+    pub ttft_p95_ms: f64,
+}
+
+/// Nodes of one SKU running one configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pool {
+    /// SKU id.
+    pub sku: String,
+    /// SKU display name.
+    pub sku_name: String,
+    /// Quantization.
+    pub quant: String,
+    /// Streams per llama-server instance.
+    pub concurrency: u32,
+    /// llama-server instances per node.
+    pub instances_per_node: u32,
+    /// Nodes in the pool.
+    pub nodes: u32,
+    /// Nodes to buy.
+    pub new_nodes: u32,
+    /// Nodes already owned (no capex).
+    pub owned_nodes: u32,
+    /// Tokens served per month, input and output.
+    pub tokens_per_month: f64,
+    /// Busy node-hours per month.
+    pub busy_hours: f64,
+    /// busy hours ÷ (nodes × hours per month).
+    pub utilization: f64,
+    /// new nodes × price.
+    pub capex_usd: f64,
+    /// capex ÷ amortization months.
+    pub amortization_usd: f64,
+    /// (busy W × busy h + idle W × (nodes × hours − busy h)) ÷ 1000 × $/kWh.
+    pub energy_usd: f64,
+    /// One stream's decode speed.
+    pub decode_tok_s: f64,
+    /// One instance's prefill speed.
+    pub prefill_tok_s: f64,
+    /// Node power while busy.
+    pub power_busy_w: f64,
+    /// Node power while idle.
+    pub power_idle_w: f64,
+    /// Node price.
+    pub price_usd: f64,
+    /// "catalog" or "measured: …".
+    pub throughput_provenance: String,
+    /// Weights do not fit in accelerator memory: the figures were measured with CPU/RAM offload.
+    pub offload_note: Option<String>,
+}
+
+/// A workload's share on one pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteShare {
+    /// SKU id of the pool.
+    pub sku: String,
+    /// Quantization of the pool.
+    pub quant: String,
+    /// Tokens per month.
+    pub tokens: f64,
+}
+
+/// Where one workload's tokens go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    /// Workload name.
+    pub workload: String,
+    /// Tokens on local pools.
+    pub local: Vec<RouteShare>,
+    /// Tokens sent to the API.
+    pub api_tokens: f64,
+    /// Why the split is what it is.
+    pub why: String,
+}
+
+/// Monthly cost, split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostBreakdown {
+    /// Amortization of new hardware.
+    pub amortization_usd: f64,
+    /// Electricity, busy and idle.
+    pub energy_usd: f64,
+    /// API bill.
+    pub api_usd: f64,
+    /// The three above.
+    pub total_usd: f64,
+    /// New hardware spend (one-off).
+    pub capex_usd: f64,
+    /// Tokens served locally.
+    pub tokens_local: f64,
+    /// Tokens sent to the API.
+    pub tokens_api: f64,
+    /// total ÷ all tokens × 10⁶.
+    pub blended_usd_per_million: f64,
+}
+
+/// When the capex pays back against the all-API baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakEven {
+    /// Month in which cumulative savings cover the capex, if they ever do.
+    pub month: Option<u32>,
+    /// all-API cost − (energy + API) of the optimum: what owning saves each month before capex.
+    pub monthly_operating_savings_usd: Option<f64>,
+    /// The answer in words, with its arithmetic.
+    pub text: String,
+}
+
+/// One comparison point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// "all-API", "single-SKU rtx-5090", "optimum".
+    pub name: String,
+    /// Kind of baseline.
+    pub kind: BaselineKind,
+    /// Monthly cost, if feasible.
+    pub monthly_usd: Option<f64>,
+    /// New hardware spend, if feasible.
+    pub capex_usd: Option<f64>,
+    /// Fleet in words, e.g. "9 × rtx-5090 Q4_K_M".
+    pub fleet: String,
+    /// baseline − optimum monthly cost.
+    pub savings_vs_baseline_usd: Option<f64>,
+    /// Why the baseline is not possible.
+    pub infeasible_reason: Option<String>,
+    /// Whether this is the cheapest single-SKU fleet.
+    pub best_single_sku: bool,
+}
+
+/// Kinds of baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineKind {
+    /// Every token to the API.
+    AllApi,
+    /// Every token local, on one SKU.
+    SingleSku,
+    /// The optimum.
+    Optimum,
+}
+
+/// How the solver did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SolverReport {
+    /// Solver backend.
+    pub backend: String,
+    /// optimal, time_limit or gap_limit.
+    pub status: String,
+    /// Objective value (monthly USD).
+    pub objective_usd: f64,
+    /// Relative gap to the best bound.
+    pub gap: f64,
+    /// Time of the optimum's solve.
+    pub solve_ms: f64,
+    /// Time of every solve, baselines included.
+    pub total_solve_ms: f64,
+    /// Variables in the optimum's model (integer ones counted too).
+    pub variables: usize,
+    /// Integer variables.
+    pub integer_variables: usize,
+    /// Constraints in the optimum's model.
+    pub constraints: usize,
+    /// Constraints that bind at the optimum, in words.
+    pub binding: Vec<String>,
+}

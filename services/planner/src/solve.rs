@@ -1,0 +1,1219 @@
+//! The fleet optimization: a mixed-integer program over (SKU × quant × concurrency) options
+//! with API spillover as a decision variable, solved with good_lp's pure-Rust microlp backend.
+//!
+//! Units are scaled so the solver sees numbers near 1: tokens in millions (Mtok), time in
+//! node-hours, money in USD. Only node counts are integer.
+//!
+//! ```text
+//! minimise  Σ_s amort_s·new_s + Σ_o idle_o·n_o + Σ_{w,o} busy_o·h_wo·x_wo + Σ_w api_w·a_w
+//! s.t.      Σ_o x_wo + a_w = D_w                     every workload (demand met)
+//!           Σ_w h_wo·x_wo ≤ cap·H·n_o                every option (capacity)
+//!           new_s ≥ Σ_{o∈s} n_o − owned_s            every SKU with owned nodes
+//!           Σ_{o∈s} n_o ≤ max_s                      optional
+//!           Σ_s price_s·new_s ≤ budget               optional
+//! ```
+//! where `h_wo` is node-hours per Mtok of w's input/output mix on o, `idle_o` a node's idle
+//! energy for the whole month and `busy_o` the extra energy per busy hour. `x_wo` exists only
+//! where o meets w's SLO and quality floor, `a_w` only where the API may take w.
+
+use std::time::Instant;
+
+use good_lp::{
+    Expression, ProblemVariables, Solution, SolverModel, Variable, WithMipGap, WithTimeLimit,
+    constraint, variable,
+};
+
+use crate::catalog::{ApiOffer, Catalog, HardwareSku};
+use crate::cost::CostAssumptions;
+use crate::demand::{PlanRequest, Workload};
+use crate::error::PlanError;
+use crate::plan::{
+    ApiTerms, Baseline, BaselineKind, BreakEven, CostBreakdown, Plan, Pool, Route, RouteShare,
+    SolverReport,
+};
+use crate::throughput::{ThroughputModel, ThroughputPoint};
+use crate::units::{format_int, format_ms, format_tokens, format_usd};
+
+/// Solver limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SolveSettings {
+    /// Stop after this many seconds and return the best plan found, marked with its gap.
+    pub time_limit_s: Option<f64>,
+    /// Stop once the relative gap is at most this.
+    pub mip_gap: Option<f32>,
+}
+
+impl Default for SolveSettings {
+    fn default() -> Self {
+        SolveSettings {
+            time_limit_s: Some(30.0),
+            mip_gap: None,
+        }
+    }
+}
+
+/// Returns a plan for the request: validates it, solves the optimum and the baselines, and
+/// explains the result.
+pub fn propose(
+    catalog: &Catalog,
+    throughput: &ThroughputModel,
+    request: &PlanRequest,
+) -> Result<Plan, PlanError> {
+    propose_with(catalog, throughput, request, SolveSettings::default())
+}
+
+/// [`propose`] with explicit solver limits.
+pub fn propose_with(
+    catalog: &Catalog,
+    throughput: &ThroughputModel,
+    request: &PlanRequest,
+    settings: SolveSettings,
+) -> Result<Plan, PlanError> {
+    request.validate(catalog)?;
+    let problem = Problem::prepare(catalog, throughput, request)?;
+    problem.check_each_workload_is_servable()?;
+
+    let started = Instant::now();
+    let optimum = match problem.solve(Restriction::Full, settings) {
+        Ok(solution) => solution,
+        Err(SolveFailure::Infeasible) => return Err(problem.explain_infeasible(settings)),
+        Err(SolveFailure::Solver(message)) => return Err(PlanError::Solver(message)),
+    };
+    let mut baselines = vec![problem.all_api_baseline()];
+    let mut single_sku = Vec::new();
+    for (sku_index, sku) in problem.skus.iter().enumerate() {
+        let name = format!("single-SKU {}", sku.id);
+        let baseline = match problem.solve(Restriction::SingleSku(sku_index), settings) {
+            Ok(solution) => problem.baseline_from(&name, BaselineKind::SingleSku, &solution),
+            Err(SolveFailure::Infeasible) => Baseline {
+                name,
+                kind: BaselineKind::SingleSku,
+                monthly_usd: None,
+                capex_usd: None,
+                fleet: "-".into(),
+                savings_vs_baseline_usd: None,
+                infeasible_reason: Some(problem.explain_single_sku_infeasible(sku_index)),
+                best_single_sku: false,
+            },
+            Err(SolveFailure::Solver(message)) => return Err(PlanError::Solver(message)),
+        };
+        single_sku.push(baseline);
+    }
+    let total_solve_ms = started.elapsed().as_secs_f64() * 1_000.0;
+    if let Some(best) = single_sku
+        .iter_mut()
+        .filter(|b| b.monthly_usd.is_some())
+        .min_by(|a, b| a.monthly_usd.unwrap().total_cmp(&b.monthly_usd.unwrap()))
+    {
+        best.best_single_sku = true;
+    }
+    baselines.extend(single_sku);
+    baselines.push(problem.baseline_from("optimum", BaselineKind::Optimum, &optimum));
+    Ok(problem.into_plan(optimum, baselines, total_solve_ms))
+}
+
+/// A local option: one throughput point on its SKU.
+#[derive(Clone, Copy)]
+struct Candidate<'a> {
+    point: &'a ThroughputPoint,
+    sku: &'a HardwareSku,
+    sku_index: usize,
+    quality: f64,
+}
+
+/// Why an option cannot serve a workload.
+#[derive(Debug, Clone, PartialEq)]
+enum Rejection {
+    Quality { retained: f64, floor: f64 },
+    Ttft { ttft_ms: f64, limit_ms: f64 },
+    Decode { tok_s: f64, min_tok_s: f64 },
+}
+
+/// Per (workload, option) figures of an eligible pair.
+#[derive(Debug, Clone, Copy)]
+struct Fit {
+    /// Node-hours per million tokens of the workload's mix.
+    hours_per_mtok: f64,
+}
+
+/// Which part of the option space a solve may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Restriction {
+    Full,
+    SingleSku(usize),
+}
+
+enum SolveFailure {
+    Infeasible,
+    Solver(String),
+}
+
+/// A solved model, in plan units.
+struct MipSolution {
+    nodes: Vec<u32>,
+    /// Mtok per [workload][candidate].
+    local_mtok: Vec<Vec<f64>>,
+    api_mtok: Vec<f64>,
+    status: String,
+    objective_usd: f64,
+    gap: f64,
+    solve_ms: f64,
+    variables: usize,
+    integer_variables: usize,
+    constraints: usize,
+}
+
+struct Problem<'a> {
+    catalog: &'a Catalog,
+    throughput: &'a ThroughputModel,
+    request: &'a PlanRequest,
+    assumptions: CostAssumptions,
+    workloads: &'a [Workload],
+    candidates: Vec<Candidate<'a>>,
+    skus: Vec<&'a HardwareSku>,
+    /// [workload][candidate]: the fit if eligible, else why not.
+    fits: Vec<Vec<Result<Fit, Vec<Rejection>>>>,
+    api: Option<&'a ApiOffer>,
+    /// [workload]: API price per Mtok if the API may take it, else why not.
+    api_price: Vec<Result<f64, String>>,
+}
+
+impl<'a> Problem<'a> {
+    fn prepare(
+        catalog: &'a Catalog,
+        throughput: &'a ThroughputModel,
+        request: &'a PlanRequest,
+    ) -> Result<Problem<'a>, PlanError> {
+        let assumptions = CostAssumptions::resolve(catalog, &request.overrides);
+        let model = catalog.default_model();
+        let mut skus: Vec<&HardwareSku> = Vec::new();
+        let mut candidates = Vec::new();
+        for point in throughput.points.iter().filter(|p| p.model == model.id) {
+            let (Some(sku), Some(quant)) = (catalog.sku(&point.sku), catalog.quant(&point.quant))
+            else {
+                // Measured configurations the catalog lacks are listed by the throughput model
+                // but cannot be priced, so they are not options.
+                continue;
+            };
+            let sku_index = match skus.iter().position(|s| s.id == sku.id) {
+                Some(i) => i,
+                None => {
+                    skus.push(sku);
+                    skus.len() - 1
+                }
+            };
+            candidates.push(Candidate {
+                point,
+                sku,
+                sku_index,
+                quality: quant.quality_retained,
+            });
+        }
+        if candidates.is_empty() {
+            return Err(PlanError::Infeasible {
+                reason: format!(
+                    "the catalog has no benchmarked hardware for model '{}'",
+                    model.id
+                ),
+            });
+        }
+        let workloads = request.workloads.as_slice();
+        let fits = workloads
+            .iter()
+            .map(|w| {
+                let floor = catalog
+                    .quant(&w.min_quant)
+                    .map(|q| q.quality_retained)
+                    .unwrap_or(0.0);
+                candidates
+                    .iter()
+                    .map(|c| {
+                        let mut why = Vec::new();
+                        if c.quality + 1e-12 < floor {
+                            why.push(Rejection::Quality {
+                                retained: c.quality,
+                                floor,
+                            });
+                        }
+                        let ttft_ms = c.point.ttft_ms(w.prompt_tokens);
+                        if let Some(limit_ms) = w.ttft_p95_ms
+                            && ttft_ms > limit_ms
+                        {
+                            why.push(Rejection::Ttft { ttft_ms, limit_ms });
+                        }
+                        if c.point.decode_tok_s < w.min_decode_tok_s {
+                            why.push(Rejection::Decode {
+                                tok_s: c.point.decode_tok_s,
+                                min_tok_s: w.min_decode_tok_s,
+                            });
+                        }
+                        if why.is_empty() {
+                            Ok(Fit {
+                                hours_per_mtok: c.point.node_seconds_per_token(w.input_share) * 1e6
+                                    / 3_600.0,
+                            })
+                        } else {
+                            Err(why)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let api = catalog.api_for(&model.id);
+        let api_price = workloads
+            .iter()
+            .map(|w| match api {
+                None => Err(format!("the catalog has no API offer for '{}'", model.id)),
+                Some(_) if w.local_only => Err("it is local-only".to_string()),
+                Some(api) => match w.ttft_p95_ms {
+                    Some(limit) if api.ttft_p95_ms > limit => Err(format!(
+                        "the API's TTFT p95 of {} exceeds its {} limit",
+                        format_ms(api.ttft_p95_ms),
+                        format_ms(limit)
+                    )),
+                    _ => Ok(api.blended_usd_per_million(w.input_share)),
+                },
+            })
+            .collect();
+        Ok(Problem {
+            catalog,
+            throughput,
+            request,
+            assumptions,
+            workloads,
+            candidates,
+            skus,
+            fits,
+            api,
+            api_price,
+        })
+    }
+
+    fn hours(&self) -> f64 {
+        self.assumptions.hours_per_month
+    }
+
+    fn cap_hours(&self) -> f64 {
+        self.assumptions.utilization_cap * self.assumptions.hours_per_month
+    }
+
+    fn owned(&self, sku: &HardwareSku) -> u32 {
+        self.request
+            .constraints
+            .owned_nodes_per_sku
+            .get(&sku.id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn max_nodes(&self, sku: &HardwareSku) -> Option<u32> {
+        self.request
+            .constraints
+            .max_nodes_per_sku
+            .get(&sku.id)
+            .copied()
+    }
+
+    /// Idle energy of one node for the whole month.
+    fn idle_usd(&self, c: &Candidate) -> f64 {
+        self.assumptions
+            .energy_usd(c.sku.power_idle_w, self.hours())
+    }
+
+    /// Extra energy of one busy node-hour over idling.
+    fn busy_extra_usd_per_hour(&self, c: &Candidate) -> f64 {
+        self.assumptions
+            .energy_usd(c.point.power_busy_w - c.sku.power_idle_w, 1.0)
+    }
+
+    /// $ per million tokens of workload `w` on a new node of candidate `c` kept busy up to the
+    /// utilization cap: (amortization + idle energy + busy energy) ÷ tokens it can serve.
+    fn local_usd_per_mtok_at_cap(&self, w: usize, c: usize) -> Option<f64> {
+        let fit = self.fits[w][c].as_ref().ok()?;
+        let cand = &self.candidates[c];
+        let monthly = self.assumptions.amortization_usd(cand.sku.price_usd)
+            + self.idle_usd(cand)
+            + self.cap_hours() * self.busy_extra_usd_per_hour(cand);
+        Some(monthly / (self.cap_hours() / fit.hours_per_mtok))
+    }
+
+    fn option_label(&self, c: usize) -> String {
+        let cand = &self.candidates[c];
+        format!("{} {}", cand.sku.id, cand.point.quant)
+    }
+
+    /// Fails early, with the requirement and the closest option, when a workload has no
+    /// eligible local option and may not use the API.
+    fn check_each_workload_is_servable(&self) -> Result<(), PlanError> {
+        for (w, workload) in self.workloads.iter().enumerate() {
+            let any_local = self.fits[w].iter().any(Result::is_ok);
+            if let Err(api_reason) = &self.api_price[w]
+                && !any_local
+            {
+                return Err(PlanError::Infeasible {
+                    reason: format!(
+                        "workload '{}' cannot go to the API ({api_reason}) and {}",
+                        workload.name,
+                        self.why_no_local(w, None)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Explains why no option (of one SKU, or any) can serve workload `w`.
+    fn why_no_local(&self, w: usize, only_sku: Option<usize>) -> String {
+        let workload = &self.workloads[w];
+        let floor_quant = &workload.min_quant;
+        let in_scope: Vec<usize> = (0..self.candidates.len())
+            .filter(|&c| only_sku.is_none_or(|s| self.candidates[c].sku_index == s))
+            .collect();
+        let scope = match only_sku {
+            Some(s) => format!("no {} option", self.skus[s].id),
+            None => "no local option".to_string(),
+        };
+        let quality_ok: Vec<usize> = in_scope
+            .iter()
+            .copied()
+            .filter(|&c| {
+                !self.fits[w][c]
+                    .as_ref()
+                    .err()
+                    .is_some_and(|r| r.iter().any(|r| matches!(r, Rejection::Quality { .. })))
+            })
+            .collect();
+        if quality_ok.is_empty() {
+            let best = in_scope
+                .iter()
+                .copied()
+                .max_by(|&a, &b| {
+                    self.candidates[a]
+                        .quality
+                        .total_cmp(&self.candidates[b].quality)
+                })
+                .map(|c| {
+                    format!(
+                        "; the best is {} at {:.1}%",
+                        self.option_label(c),
+                        self.candidates[c].quality * 100.0
+                    )
+                })
+                .unwrap_or_default();
+            return format!("{scope} keeps quality ≥ {floor_quant}{best}");
+        }
+        let mut clauses = Vec::new();
+        if let Some(limit) = workload.ttft_p95_ms {
+            let fastest = quality_ok
+                .iter()
+                .copied()
+                .min_by(|&a, &b| {
+                    self.candidates[a]
+                        .point
+                        .ttft_ms(workload.prompt_tokens)
+                        .total_cmp(&self.candidates[b].point.ttft_ms(workload.prompt_tokens))
+                })
+                .expect("non-empty");
+            let best_ttft = self.candidates[fastest]
+                .point
+                .ttft_ms(workload.prompt_tokens);
+            if best_ttft > limit {
+                clauses.push(format!(
+                    "it needs TTFT ≤ {} for {}-token prompts; the fastest option ({}) gives {}",
+                    format_ms(limit),
+                    format_int(f64::from(workload.prompt_tokens)),
+                    self.option_label(fastest),
+                    format_ms(best_ttft)
+                ));
+            }
+        }
+        let fastest_decode = quality_ok
+            .iter()
+            .copied()
+            .max_by(|&a, &b| {
+                self.candidates[a]
+                    .point
+                    .decode_tok_s
+                    .total_cmp(&self.candidates[b].point.decode_tok_s)
+            })
+            .expect("non-empty");
+        let best_decode = self.candidates[fastest_decode].point.decode_tok_s;
+        if best_decode < workload.min_decode_tok_s {
+            clauses.push(format!(
+                "it needs ≥ {} tok/s per stream; the fastest option ({}) gives {} tok/s",
+                trim_float(workload.min_decode_tok_s),
+                self.option_label(fastest_decode),
+                trim_float(best_decode)
+            ));
+        }
+        if clauses.is_empty() {
+            clauses.push(format!(
+                "{scope} meets TTFT ≤ {} and ≥ {} tok/s per stream at once",
+                workload
+                    .ttft_p95_ms
+                    .map(format_ms)
+                    .unwrap_or_else(|| "any".into()),
+                trim_float(workload.min_decode_tok_s)
+            ));
+        } else {
+            clauses[0] = format!("{scope} qualifies: {}", clauses[0]);
+        }
+        clauses.join("; ")
+    }
+
+    fn explain_single_sku_infeasible(&self, sku_index: usize) -> String {
+        for w in 0..self.workloads.len() {
+            let any = (0..self.candidates.len())
+                .any(|c| self.candidates[c].sku_index == sku_index && self.fits[w][c].is_ok());
+            if !any {
+                return format!(
+                    "workload '{}': {}",
+                    self.workloads[w].name,
+                    self.why_no_local(w, Some(sku_index))
+                );
+            }
+        }
+        let sku = self.skus[sku_index];
+        let mut limits = Vec::new();
+        if let Some(max) = self.max_nodes(sku) {
+            limits.push(format!("at most {max} {} nodes", sku.id));
+        }
+        if let Some(budget) = self.request.constraints.budget_usd {
+            limits.push(format!("a {} budget", format_usd(budget)));
+        }
+        format!(
+            "{} cannot serve all demand within {}",
+            sku.id,
+            if limits.is_empty() {
+                "the limits".to_string()
+            } else {
+                limits.join(" and ")
+            }
+        )
+    }
+
+    /// Explains an infeasible optimum: re-solves without the fleet limits and reports how far
+    /// they fall short.
+    fn explain_infeasible(&self, settings: SolveSettings) -> PlanError {
+        let local_mtok: f64 = self
+            .workloads
+            .iter()
+            .zip(&self.api_price)
+            .filter(|(_, api)| api.is_err())
+            .map(|(w, _)| w.monthly_tokens.millions())
+            .sum();
+        let unlimited_request = PlanRequest {
+            constraints: crate::demand::FleetConstraints {
+                budget_usd: None,
+                max_nodes_per_sku: Default::default(),
+                owned_nodes_per_sku: self.request.constraints.owned_nodes_per_sku.clone(),
+            },
+            ..self.request.clone()
+        };
+        let unlimited = Problem {
+            request: &unlimited_request,
+            fits: self.fits.clone(),
+            api_price: self.api_price.clone(),
+            candidates: self.candidates.clone(),
+            skus: self.skus.clone(),
+            ..*self
+        };
+        let mut limits = Vec::new();
+        if let Some(budget) = self.request.constraints.budget_usd {
+            limits.push(format!("a capex budget of {}", format_usd(budget)));
+        }
+        for (sku, max) in &self.request.constraints.max_nodes_per_sku {
+            limits.push(format!("at most {max} {sku} nodes"));
+        }
+        let demand = format!(
+            "{} tokens/month that must stay local",
+            format_tokens(local_mtok * 1e6)
+        );
+        match unlimited.solve(Restriction::Full, settings) {
+            Ok(solution) => {
+                let capex: f64 = unlimited.pool_capex(&solution);
+                let fleet = unlimited.fleet_words(&solution);
+                PlanError::Infeasible {
+                    reason: format!(
+                        "{} cannot serve the {demand}: the cheapest fleet that can needs {} of new hardware ({fleet})",
+                        limits.join(" and "),
+                        format_usd(capex),
+                    ),
+                }
+            }
+            Err(_) => PlanError::Infeasible {
+                reason: format!("no fleet can serve the {demand}"),
+            },
+        }
+    }
+
+    /// Builds and solves the MIP.
+    fn solve(
+        &self,
+        restriction: Restriction,
+        settings: SolveSettings,
+    ) -> Result<MipSolution, SolveFailure> {
+        let allowed = |c: usize| match restriction {
+            Restriction::Full => true,
+            Restriction::SingleSku(s) => self.candidates[c].sku_index == s,
+        };
+        let api_allowed = restriction == Restriction::Full;
+        let cap_hours = self.cap_hours();
+        let mut vars = ProblemVariables::new();
+        let mut integer_variables = 0;
+
+        // Node counts: integer, bounded by what all eligible demand could need.
+        let mut n: Vec<Option<Variable>> = Vec::with_capacity(self.candidates.len());
+        for (c, cand) in self.candidates.iter().enumerate() {
+            if !allowed(c) {
+                n.push(None);
+                continue;
+            }
+            let hours_needed: f64 = self
+                .workloads
+                .iter()
+                .enumerate()
+                .filter_map(|(w, wl)| {
+                    self.fits[w][c]
+                        .as_ref()
+                        .ok()
+                        .map(|f| f.hours_per_mtok * wl.monthly_tokens.millions())
+                })
+                .sum();
+            let mut upper = (hours_needed / cap_hours).ceil();
+            if let Some(max) = self.max_nodes(cand.sku) {
+                upper = upper.min(f64::from(max));
+            }
+            if upper < 1.0 {
+                n.push(None);
+                continue;
+            }
+            integer_variables += 1;
+            n.push(Some(vars.add(variable().integer().min(0).max(upper))));
+        }
+        // Local tokens x[w][c] (Mtok) and API tokens a[w] (Mtok).
+        let x: Vec<Vec<Option<Variable>>> = self
+            .fits
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .map(|(c, fit)| match (fit, n[c]) {
+                        (Ok(_), Some(_)) => Some(vars.add(variable().min(0))),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let a: Vec<Option<Variable>> = self
+            .api_price
+            .iter()
+            .map(|price| match price {
+                Ok(_) if api_allowed => Some(vars.add(variable().min(0))),
+                _ => None,
+            })
+            .collect();
+        // New (bought) nodes per SKU: a variable only where owned nodes make it differ from Σ n.
+        let mut new_nodes: Vec<Expression> = Vec::with_capacity(self.skus.len());
+        let mut owned_links = Vec::new();
+        for sku in &self.skus {
+            let sum: Expression = self
+                .candidates
+                .iter()
+                .zip(&n)
+                .filter(|(c, _)| c.sku.id == sku.id)
+                .filter_map(|(_, v)| v.map(Expression::from))
+                .sum();
+            let owned = self.owned(sku);
+            if owned == 0 {
+                new_nodes.push(sum);
+            } else {
+                integer_variables += 1;
+                let new = vars.add(variable().integer().min(0));
+                owned_links.push(constraint!(new >= sum - f64::from(owned)));
+                new_nodes.push(Expression::from(new));
+            }
+        }
+
+        let mut objective = Expression::from(0.0);
+        for (s, sku) in self.skus.iter().enumerate() {
+            objective += self.assumptions.amortization_usd(sku.price_usd) * new_nodes[s].clone();
+        }
+        for (c, cand) in self.candidates.iter().enumerate() {
+            if let Some(nv) = n[c] {
+                objective += self.idle_usd(cand) * nv;
+            }
+            let busy = self.busy_extra_usd_per_hour(cand);
+            for (w, row) in x.iter().enumerate() {
+                if let (Some(xv), Ok(fit)) = (row[c], &self.fits[w][c]) {
+                    objective += busy * fit.hours_per_mtok * xv;
+                }
+            }
+        }
+        for (w, av) in a.iter().enumerate() {
+            if let (Some(av), Ok(price)) = (av, &self.api_price[w]) {
+                objective += *price * *av;
+            }
+        }
+        let variables = vars.len();
+        let mut model = vars.minimise(objective.clone()).using(good_lp::microlp);
+        if let Some(limit) = settings.time_limit_s {
+            model = model.with_time_limit(limit);
+        }
+        if let Some(gap) = settings.mip_gap {
+            model = model
+                .with_mip_gap(gap)
+                .map_err(|e| SolveFailure::Solver(e.to_string()))?;
+        }
+        let mut constraints = 0;
+        for (w, workload) in self.workloads.iter().enumerate() {
+            if x[w].iter().all(Option::is_none) && a[w].is_none() {
+                return Err(SolveFailure::Infeasible);
+            }
+            let mut served: Expression = x[w].iter().flatten().map(|v| Expression::from(*v)).sum();
+            if let Some(av) = a[w] {
+                served += av;
+            }
+            model.add_constraint(constraint!(served == workload.monthly_tokens.millions()));
+            constraints += 1;
+        }
+        for (c, nv) in n.iter().enumerate() {
+            let Some(nv) = nv else { continue };
+            let mut busy_hours = Expression::from(0.0);
+            for (w, row) in x.iter().enumerate() {
+                if let (Some(xv), Ok(fit)) = (row[c], &self.fits[w][c]) {
+                    busy_hours += fit.hours_per_mtok * xv;
+                }
+            }
+            model.add_constraint(constraint!(busy_hours <= cap_hours * *nv));
+            constraints += 1;
+        }
+        for link in owned_links {
+            model.add_constraint(link);
+            constraints += 1;
+        }
+        for sku in &self.skus {
+            if let Some(max) = self.max_nodes(sku) {
+                let sum: Expression = self
+                    .candidates
+                    .iter()
+                    .zip(&n)
+                    .filter(|(c, _)| c.sku.id == sku.id)
+                    .filter_map(|(_, v)| v.map(Expression::from))
+                    .sum();
+                model.add_constraint(constraint!(sum <= f64::from(max)));
+                constraints += 1;
+            }
+        }
+        if let Some(budget) = self.request.constraints.budget_usd {
+            let spend: Expression = self
+                .skus
+                .iter()
+                .zip(&new_nodes)
+                .map(|(sku, new)| sku.price_usd * new.clone())
+                .sum();
+            model.add_constraint(constraint!(spend <= budget));
+            constraints += 1;
+        }
+
+        let started = Instant::now();
+        let solution = match model.solve() {
+            Ok(solution) => solution,
+            Err(good_lp::ResolutionError::Infeasible) => return Err(SolveFailure::Infeasible),
+            Err(other) => return Err(SolveFailure::Solver(other.to_string())),
+        };
+        let solve_ms = started.elapsed().as_secs_f64() * 1_000.0;
+        let status = match solution.status() {
+            good_lp::SolutionStatus::Optimal => "optimal",
+            good_lp::SolutionStatus::TimeLimit => "time_limit",
+            good_lp::SolutionStatus::GapLimit => "gap_limit",
+        }
+        .to_string();
+        let nodes: Vec<u32> = n
+            .iter()
+            .map(|v| v.map_or(0, |v| solution.value(v).round().max(0.0) as u32))
+            .collect();
+        let local_mtok: Vec<Vec<f64>> = x
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|v| v.map_or(0.0, |v| solution.value(v).max(0.0)))
+                    .collect()
+            })
+            .collect();
+        let api_mtok: Vec<f64> = a
+            .iter()
+            .map(|v| v.map_or(0.0, |v| solution.value(v).max(0.0)))
+            .collect();
+        let objective_usd = objective.eval_with(&solution);
+        let gap = solution.into_inner().gap().unwrap_or(0.0).max(0.0);
+        Ok(MipSolution {
+            nodes,
+            local_mtok,
+            api_mtok,
+            status,
+            objective_usd,
+            gap,
+            solve_ms,
+            variables,
+            integer_variables,
+            constraints,
+        })
+    }
+
+    /// New and owned nodes per candidate: owned nodes of a SKU go to its pools in option order.
+    fn split_owned(&self, solution: &MipSolution) -> Vec<(u32, u32)> {
+        let mut owned_left: Vec<u32> = self.skus.iter().map(|s| self.owned(s)).collect();
+        solution
+            .nodes
+            .iter()
+            .zip(&self.candidates)
+            .map(|(&nodes, cand)| {
+                let owned = nodes.min(owned_left[cand.sku_index]);
+                owned_left[cand.sku_index] -= owned;
+                (nodes - owned, owned)
+            })
+            .collect()
+    }
+
+    fn pool_capex(&self, solution: &MipSolution) -> f64 {
+        self.split_owned(solution)
+            .iter()
+            .zip(&self.candidates)
+            .map(|(&(new, _), c)| f64::from(new) * c.sku.price_usd)
+            .sum()
+    }
+
+    fn fleet_words(&self, solution: &MipSolution) -> String {
+        let parts: Vec<String> = solution
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(c, &n)| format!("{n} × {}", self.option_label(c)))
+            .collect();
+        if parts.is_empty() {
+            "no local nodes".into()
+        } else {
+            parts.join(" + ")
+        }
+    }
+
+    fn pools(&self, solution: &MipSolution) -> Vec<Pool> {
+        let split = self.split_owned(solution);
+        let model = self.catalog.default_model();
+        self.candidates
+            .iter()
+            .enumerate()
+            .filter(|&(c, _)| solution.nodes[c] > 0)
+            .map(|(c, cand)| {
+                let nodes = solution.nodes[c];
+                let (new_nodes, owned_nodes) = split[c];
+                let mut tokens_mtok = 0.0;
+                let mut busy_hours = 0.0;
+                for w in 0..self.workloads.len() {
+                    if let Ok(fit) = &self.fits[w][c] {
+                        let mtok = solution.local_mtok[w][c];
+                        tokens_mtok += mtok;
+                        busy_hours += mtok * fit.hours_per_mtok;
+                    }
+                }
+                let node_hours = f64::from(nodes) * self.hours();
+                let busy_hours = busy_hours.min(node_hours);
+                let capex_usd = f64::from(new_nodes) * cand.sku.price_usd;
+                let energy_usd = self.assumptions.energy_usd(cand.point.power_busy_w, busy_hours)
+                    + self
+                        .assumptions
+                        .energy_usd(cand.sku.power_idle_w, node_hours - busy_hours);
+                let memory_gb =
+                    f64::from(cand.sku.accelerators) * cand.sku.memory_per_device_gb;
+                let weights_gb = self
+                    .catalog
+                    .quant(&cand.point.quant)
+                    .map(|q| model.weights_gb(q))
+                    .unwrap_or(0.0);
+                let offload_note = (weights_gb > memory_gb || cand.point.offload).then(|| {
+                    format!(
+                        "weights {} GB > {} GB accelerator memory: runs with CPU/RAM offload, and the throughput figures were measured that way",
+                        trim_float((weights_gb * 10.0).round() / 10.0),
+                        trim_float(memory_gb)
+                    )
+                });
+                Pool {
+                    sku: cand.sku.id.clone(),
+                    sku_name: cand.sku.name.clone(),
+                    quant: cand.point.quant.clone(),
+                    concurrency: cand.point.concurrency,
+                    instances_per_node: cand.point.instances_per_node,
+                    nodes,
+                    new_nodes,
+                    owned_nodes,
+                    tokens_per_month: tokens_mtok * 1e6,
+                    busy_hours,
+                    utilization: if node_hours > 0.0 {
+                        busy_hours / node_hours
+                    } else {
+                        0.0
+                    },
+                    capex_usd,
+                    amortization_usd: self.assumptions.amortization_usd(capex_usd),
+                    energy_usd,
+                    decode_tok_s: cand.point.decode_tok_s,
+                    prefill_tok_s: cand.point.prefill_tok_s,
+                    power_busy_w: cand.point.power_busy_w,
+                    power_idle_w: cand.sku.power_idle_w,
+                    price_usd: cand.sku.price_usd,
+                    throughput_provenance: cand.point.provenance.to_string(),
+                    offload_note,
+                }
+            })
+            .collect()
+    }
+
+    fn cost(&self, pools: &[Pool], solution: &MipSolution) -> CostBreakdown {
+        let amortization_usd: f64 = pools.iter().map(|p| p.amortization_usd).sum();
+        let energy_usd: f64 = pools.iter().map(|p| p.energy_usd).sum();
+        let api_usd: f64 = solution
+            .api_mtok
+            .iter()
+            .zip(&self.api_price)
+            .map(|(mtok, price)| mtok * price.as_ref().copied().unwrap_or(0.0))
+            .sum();
+        let tokens_local: f64 = pools.iter().map(|p| p.tokens_per_month).sum();
+        let tokens_api: f64 = solution.api_mtok.iter().sum::<f64>() * 1e6;
+        let total_usd = amortization_usd + energy_usd + api_usd;
+        let tokens = tokens_local + tokens_api;
+        CostBreakdown {
+            amortization_usd,
+            energy_usd,
+            api_usd,
+            total_usd,
+            capex_usd: pools.iter().map(|p| p.capex_usd).sum(),
+            tokens_local,
+            tokens_api,
+            blended_usd_per_million: if tokens > 0.0 {
+                total_usd / tokens * 1e6
+            } else {
+                0.0
+            },
+        }
+    }
+
+    fn all_api_baseline(&self) -> Baseline {
+        let blocked = self
+            .workloads
+            .iter()
+            .zip(&self.api_price)
+            .find_map(|(w, p)| {
+                p.as_ref()
+                    .err()
+                    .map(|why| format!("workload '{}': {why}", w.name))
+            });
+        let monthly = self
+            .workloads
+            .iter()
+            .zip(&self.api_price)
+            .map(|(w, p)| {
+                p.as_ref()
+                    .ok()
+                    .map(|price| price * w.monthly_tokens.millions())
+            })
+            .sum::<Option<f64>>();
+        Baseline {
+            name: "all-API".into(),
+            kind: BaselineKind::AllApi,
+            monthly_usd: if blocked.is_some() { None } else { monthly },
+            capex_usd: if blocked.is_some() { None } else { Some(0.0) },
+            fleet: "no local nodes".into(),
+            savings_vs_baseline_usd: None,
+            infeasible_reason: blocked,
+            best_single_sku: false,
+        }
+    }
+
+    fn baseline_from(&self, name: &str, kind: BaselineKind, solution: &MipSolution) -> Baseline {
+        let pools = self.pools(solution);
+        let cost = self.cost(&pools, solution);
+        Baseline {
+            name: name.to_string(),
+            kind,
+            monthly_usd: Some(cost.total_usd),
+            capex_usd: Some(cost.capex_usd),
+            fleet: self.fleet_words(solution),
+            savings_vs_baseline_usd: None,
+            infeasible_reason: None,
+            best_single_sku: false,
+        }
+    }
+
+    /// Says why workload `w`'s tokens went where they did.
+    fn route_why(&self, w: usize, solution: &MipSolution, binding: &[String]) -> String {
+        let workload = &self.workloads[w];
+        let local: f64 = solution.local_mtok[w].iter().sum();
+        let api = solution.api_mtok[w];
+        let any_local = self.fits[w].iter().any(Result::is_ok);
+        let cheapest_local = (0..self.candidates.len())
+            .filter_map(|c| self.local_usd_per_mtok_at_cap(w, c).map(|usd| (c, usd)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        let api_words = |price: f64| {
+            format!(
+                "the API at {}/1M ({:.0}% input × {} + {:.0}% output × {})",
+                format_usd(price),
+                workload.input_share * 100.0,
+                format_usd(self.api.map_or(0.0, |a| a.input_usd_per_million)),
+                (1.0 - workload.input_share) * 100.0,
+                format_usd(self.api.map_or(0.0, |a| a.output_usd_per_million)),
+            )
+        };
+        let local_words = |(c, usd): (usize, f64)| {
+            format!(
+                "the cheapest local option, {}, at {}/1M on a new node {:.0}% busy",
+                self.option_label(c),
+                format_usd(usd),
+                self.assumptions.utilization_cap * 100.0
+            )
+        };
+        match (&self.api_price[w], local > 1e-9, api > 1e-9) {
+            (Ok(price), false, true) if !any_local => format!(
+                "all to the API: {}; {} meets the SLO",
+                self.why_no_local(w, None),
+                api_words(*price)
+            ),
+            (Ok(price), false, true) => format!(
+                "all to the API: {} costs less than {}",
+                api_words(*price),
+                cheapest_local.map(local_words).unwrap_or_default()
+            ),
+            (Ok(price), true, true) => {
+                let limits: Vec<&String> = binding
+                    .iter()
+                    .filter(|b| b.starts_with("budget") || b.starts_with("max nodes"))
+                    .collect();
+                if limits.is_empty() {
+                    format!(
+                        "whole nodes run the base; the remainder would not fill another node, so it goes to {}",
+                        api_words(*price)
+                    )
+                } else {
+                    format!(
+                        "local up to the binding limit ({}); the rest to {}",
+                        limits
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        api_words(*price)
+                    )
+                }
+            }
+            (Err(reason), _, _) => format!("all local: the API is not allowed ({reason})"),
+            (Ok(price), _, false) => format!(
+                "all local: {} is cheaper than {}",
+                cheapest_local.map(local_words).unwrap_or_default(),
+                api_words(*price)
+            ),
+        }
+    }
+
+    fn binding(&self, solution: &MipSolution, pools: &[Pool]) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(budget) = self.request.constraints.budget_usd {
+            let capex = self.pool_capex(solution);
+            let cheapest_node = self
+                .skus
+                .iter()
+                .map(|s| s.price_usd)
+                .fold(f64::INFINITY, f64::min);
+            if budget - capex < cheapest_node {
+                out.push(format!(
+                    "budget: capex {} of {} (no room for another node)",
+                    format_usd(capex),
+                    format_usd(budget)
+                ));
+            }
+        }
+        for sku in &self.skus {
+            if let Some(max) = self.max_nodes(sku) {
+                let used: u32 = self
+                    .candidates
+                    .iter()
+                    .zip(&solution.nodes)
+                    .filter(|(c, _)| c.sku.id == sku.id)
+                    .map(|(_, n)| *n)
+                    .sum();
+                if used >= max {
+                    out.push(format!("max nodes {}: {used} of {max}", sku.id));
+                }
+            }
+        }
+        for pool in pools {
+            if pool.utilization >= self.assumptions.utilization_cap - 1e-6 {
+                out.push(format!(
+                    "capacity {} {}: {:.1}% busy = utilization cap",
+                    pool.sku,
+                    pool.quant,
+                    pool.utilization * 100.0
+                ));
+            }
+        }
+        for (w, workload) in self.workloads.iter().enumerate() {
+            if workload.local_only
+                && self.api.is_some()
+                && solution.local_mtok[w].iter().sum::<f64>() > 1e-9
+            {
+                out.push(format!(
+                    "local-only: workload '{}' may not use the API",
+                    workload.name
+                ));
+            }
+        }
+        out
+    }
+
+    fn into_plan(
+        self,
+        optimum: MipSolution,
+        mut baselines: Vec<Baseline>,
+        total_solve_ms: f64,
+    ) -> Plan {
+        let pools = self.pools(&optimum);
+        let cost = self.cost(&pools, &optimum);
+        let binding = self.binding(&optimum, &pools);
+        let routes = self
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(w, workload)| Route {
+                workload: workload.name.clone(),
+                local: self
+                    .candidates
+                    .iter()
+                    .enumerate()
+                    .filter(|&(c, _)| optimum.local_mtok[w][c] > 1e-9)
+                    .map(|(c, cand)| RouteShare {
+                        sku: cand.sku.id.clone(),
+                        quant: cand.point.quant.clone(),
+                        tokens: optimum.local_mtok[w][c] * 1e6,
+                    })
+                    .collect(),
+                api_tokens: optimum.api_mtok[w] * 1e6,
+                why: self.route_why(w, &optimum, &binding),
+            })
+            .collect();
+        for baseline in &mut baselines {
+            baseline.savings_vs_baseline_usd = baseline.monthly_usd.map(|m| m - cost.total_usd);
+        }
+        let all_api = baselines
+            .iter()
+            .find(|b| b.kind == BaselineKind::AllApi)
+            .and_then(|b| b.monthly_usd);
+        let break_even = break_even(&cost, all_api);
+        let mut notes = vec![format!(
+            "throughput: {}; TTFT = prompt tokens ÷ prefill tok/s on an idle instance (queueing is kept in check by the {:.0}% utilization cap)",
+            self.throughput.describe(),
+            self.assumptions.utilization_cap * 100.0
+        )];
+        notes.push(format!(
+            "energy: busy W × busy h + idle W × idle h, at {}/kWh over {} h/month; amortization: price ÷ {} months; owned nodes carry no capex",
+            format_usd(self.assumptions.electricity_usd_per_kwh),
+            trim_float(self.assumptions.hours_per_month),
+            trim_float(self.assumptions.amortization_months)
+        ));
+        for pool in &pools {
+            if let Some(note) = &pool.offload_note {
+                notes.push(format!("{} {}: {note}", pool.sku, pool.quant));
+            }
+        }
+        let used_skus: Vec<&str> = pools.iter().map(|p| p.sku.as_str()).collect();
+        for assumption in self.catalog.assumptions() {
+            let relevant = used_skus.iter().any(|sku| {
+                assumption.contains(&format!(" {sku} ")) || assumption.contains(&format!(" {sku}/"))
+            });
+            if relevant {
+                notes.push(format!("assumed: {assumption}"));
+            }
+        }
+        Plan {
+            catalog_version: self.catalog.version.clone(),
+            throughput_version: self.throughput.version.clone(),
+            throughput_source: self.throughput.describe(),
+            model: self.catalog.default_model().id.clone(),
+            assumptions: self.assumptions,
+            api: self.api.map(|a| ApiTerms {
+                id: a.id.clone(),
+                input_usd_per_million: a.input_usd_per_million,
+                output_usd_per_million: a.output_usd_per_million,
+                ttft_p95_ms: a.ttft_p95_ms,
+            }),
+            workloads: self.workloads.to_vec(),
+            constraints: self.request.constraints.clone(),
+            pools,
+            routes,
+            cost,
+            break_even,
+            baselines,
+            solver: SolverReport {
+                backend: "microlp (good_lp)".into(),
+                status: optimum.status,
+                objective_usd: optimum.objective_usd,
+                gap: optimum.gap,
+                solve_ms: optimum.solve_ms,
+                total_solve_ms,
+                variables: optimum.variables,
+                integer_variables: optimum.integer_variables,
+                constraints: optimum.constraints,
+                binding,
+            },
+            notes,
+        }
+    }
+}
+
+/// Returns when the optimum's capex pays back against sending everything to the API.
+fn break_even(cost: &CostBreakdown, all_api_usd: Option<f64>) -> BreakEven {
+    let Some(all_api) = all_api_usd else {
+        return BreakEven {
+            month: None,
+            monthly_operating_savings_usd: None,
+            text: "n/a: all-API is not an option (local-only work)".into(),
+        };
+    };
+    if cost.capex_usd <= 0.0 {
+        return BreakEven {
+            month: None,
+            monthly_operating_savings_usd: None,
+            text: "n/a: no new hardware".into(),
+        };
+    }
+    let savings = all_api - (cost.energy_usd + cost.api_usd);
+    if savings <= 0.0 {
+        return BreakEven {
+            month: None,
+            monthly_operating_savings_usd: Some(savings),
+            text: format!(
+                "never: energy + API ({}) already exceed all-API ({})",
+                format_usd(cost.energy_usd + cost.api_usd),
+                format_usd(all_api)
+            ),
+        };
+    }
+    let months = cost.capex_usd / savings;
+    let month = months.ceil().max(1.0) as u32;
+    BreakEven {
+        month: Some(month),
+        monthly_operating_savings_usd: Some(savings),
+        text: format!(
+            "month {month}: capex {} ÷ ({} all-API − {} energy and API) = {:.1} months",
+            format_usd(cost.capex_usd),
+            format_usd(all_api),
+            format_usd(cost.energy_usd + cost.api_usd),
+            months
+        ),
+    }
+}
+
+/// Formats a float without trailing zeros: `12.0` → `12`, `12.50` → `12.5`.
+pub(crate) fn trim_float(value: f64) -> String {
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
