@@ -331,7 +331,7 @@ impl Catalog {
                 })
             }
         }
-        fn unique<'a>(
+        fn unique(
             record: &'static str,
             ids: impl Iterator<Item = String>,
         ) -> Result<(), CatalogError> {

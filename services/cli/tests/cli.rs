@@ -1,0 +1,221 @@
+//! The CLI as a user runs it: help and every output format as snapshots (numbers checked by
+//! hand once, see the comments), and bad input as one line on stderr with a non-zero exit.
+
+use std::process::{Command, Output};
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_planner-cli"))
+        .args(args)
+        .env_remove("PLANNER_OUTPUT")
+        .env_remove("PLANNER_ENDPOINT")
+        .output()
+        .expect("planner-cli runs")
+}
+
+fn stdout(args: &[&str]) -> String {
+    let out = cli(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn help_snapshots() {
+    insta::assert_snapshot!("help", stdout(&["--help"]));
+    insta::assert_snapshot!("propose_help", stdout(&["propose", "--help"]));
+    insta::assert_snapshot!("breakeven_help", stdout(&["breakeven", "--help"]));
+}
+
+#[test]
+fn propose_default_demand_table() {
+    // 1.5B × (0.75 × $0.0265 + 0.25 × $0.0795)/1M = $59.63, all to the API.
+    let text = stdout(&["propose", "--demand", "1.5B", "--redact-timings"]);
+    assert!(text.contains("$59.63/month"));
+    insta::assert_snapshot!("propose_default_table", text);
+}
+
+#[test]
+fn propose_local_only_every_format() {
+    let args = [
+        "propose",
+        "--demand",
+        "1.5B",
+        "--local-only",
+        "--ttft",
+        "2s",
+        "--redact-timings",
+    ];
+    let table = stdout(&[&args[..], &["--output", "table"]].concat());
+    // 1 × rtx-5090 ($4,500) + 5 × dual-rtx-4090 ($29,000) = $33,500 capex.
+    assert!(table.contains("capex $33,500.00"), "{table}");
+    insta::assert_snapshot!("propose_local_only_table", table);
+    insta::assert_snapshot!(
+        "propose_local_only_markdown",
+        stdout(&[&args[..], &["--output", "markdown"]].concat())
+    );
+    let json = stdout(&[&args[..], &["--output", "json"]].concat());
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["cost"]["capex_usd"], 33_500.0);
+    insta::assert_snapshot!("propose_local_only_json", json);
+}
+
+#[test]
+fn breakeven_rtx_5090_reproduces_the_hand_arithmetic() {
+    let text = stdout(&["breakeven", "--sku", "rtx-5090"]);
+    // $4,500/36 + 510 W × 240 h + 80 W × 480 h at $0.16/kWh = $150.73; 22.4 × 3600 × 8 × 30
+    // = 19.35M tokens; $150.73 / 19.3536 = $7.79 per 1M.
+    for figure in ["$150.73", "19.35M", "$7.79", "$125.00", "$19.58", "$6.14"] {
+        assert!(text.contains(figure), "{figure} missing from\n{text}");
+    }
+    insta::assert_snapshot!("breakeven_all_table", stdout(&["breakeven"]));
+    insta::assert_snapshot!(
+        "breakeven_markdown",
+        stdout(&["breakeven", "--hours-per-day", "24", "--output", "markdown"])
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&["breakeven", "--sku", "rtx-5090", "-o", "json"])).unwrap();
+    assert_eq!(json["rows"][0]["tokens_per_month"], 19_353_600.0);
+}
+
+#[test]
+fn workload_file_with_several_workloads() {
+    let dir = std::env::temp_dir().join(format!("planner-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("workloads.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[workload]]
+name = "coding"
+demand = "1.2B"
+input_share = 0.9
+
+[[workload]]
+name = "legal"
+demand = "300M"
+local_only = true
+ttft = "2s"
+"#,
+    )
+    .unwrap();
+    let json = stdout(&["propose", "--file", path.to_str().unwrap(), "-o", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(plan["workloads"].as_array().unwrap().len(), 2);
+    assert_eq!(plan["routes"][1]["api_tokens"], 0.0);
+    assert!(plan["routes"][0]["api_tokens"].as_f64().unwrap() > 1.19e9);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_one_clear_line() {
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["propose", "--demand", "-1"],
+            2,
+            "token count '-1' is negative",
+        ),
+        (&["propose", "--demand", "1.5Q"], 2, "unknown suffix 'Q'"),
+        (&["propose", "--demand", ""], 2, "empty token count"),
+        (
+            &["propose", "--demand", "NaN"],
+            2,
+            "invalid token count 'NaN'",
+        ),
+        (&["propose", "--demand", "99999999T"], 2, "too large"),
+        (
+            &["propose", "--demand", "1.5B", "--ttft", "0"],
+            2,
+            "duration '0' must be greater than zero",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--ttft", "2"],
+            2,
+            "missing unit",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--input-share", "1.5"],
+            2,
+            "'1.5' must be between 0 and 1",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--input-share", "nan"],
+            2,
+            "not a finite number",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--min-decode", "-3"],
+            2,
+            "must be zero or more",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--prompt-tokens", "0"],
+            2,
+            "must be greater than zero",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--min-quant", "Q9"],
+            2,
+            "unknown quantization 'Q9'",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--max-nodes", "h100=2"],
+            2,
+            "unknown hardware SKU 'h100'",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--max-nodes", "rtx-5090"],
+            2,
+            "is not SKU=N",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--budget", "-5"],
+            2,
+            "negative",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--utilization-cap", "0"],
+            2,
+            "must be greater than zero",
+        ),
+        (
+            &["propose", "--demand", "1.5B", "--output", "yaml"],
+            2,
+            "invalid value 'yaml'",
+        ),
+        (&["propose"], 2, "--demand"),
+        (
+            &["propose", "--file", "/nonexistent/w.toml"],
+            2,
+            "cannot read workload file",
+        ),
+        (&["breakeven", "--hours-per-day", "25"], 2, "at most 24"),
+        (
+            &["breakeven", "--sku", "gtx-480"],
+            2,
+            "unknown hardware SKU",
+        ),
+        (
+            &[
+                "propose",
+                "--demand",
+                "1M",
+                "--local-only",
+                "--ttft",
+                "100ms",
+            ],
+            3,
+            "the fastest option (rtx-pro-6000 Q4_K_M) gives 568 ms",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        let out = cli(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
