@@ -12,7 +12,14 @@ fn main() {
     let binary = env!("CARGO_BIN_EXE_planner-cli");
     for args in [
         &["propose", "--demand", "1.5B"][..],
-        &["propose", "--demand", "1.5B", "--local-only", "--ttft", "2s"][..],
+        &[
+            "propose",
+            "--demand",
+            "1.5B",
+            "--local-only",
+            "--ttft",
+            "2s",
+        ][..],
         &["breakeven"][..],
     ] {
         let runs = 50;
