@@ -14,12 +14,25 @@
 //! | [`solve`] | the mixed-integer program and [`solve::propose`] |
 //! | [`plan`] | what a plan says: pools, routes, cost, baselines, solver report |
 //! | [`error`] | [`PlanError`] |
+//!
+//! I/O lives outside the domain, and depends on it, never the other way:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`service`] | [`service::Planner`]: the domain over durable storage (`fleet-store`) |
+//! | [`grpc`] | `fleet.v1` services: proto ⇄ domain, errors ⇄ `Status` |
+//! | [`server`] | [`server::serve`]: gRPC, health, reflection and `/metrics` on injected listeners |
+//! | [`metrics`] | Prometheus metrics |
 
 pub mod catalog;
 pub mod cost;
 pub mod demand;
 pub mod error;
+pub mod grpc;
+pub mod metrics;
 pub mod plan;
+pub mod server;
+pub mod service;
 pub mod solve;
 pub mod throughput;
 pub mod units;

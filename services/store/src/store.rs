@@ -700,6 +700,43 @@ impl Store {
         Ok(max.unwrap_or(0).unsigned_abs())
     }
 
+    /// Returns the highest seq `s` of a node such that every seq `1..=s` is stored, starting
+    /// the walk at `known` (a value this method returned before, or 0). Reads only the seqs
+    /// above `known`, a page at a time, so a long history costs nothing once walked.
+    pub async fn contiguous_seq_through(
+        &self,
+        node_id: &str,
+        known: u64,
+    ) -> Result<u64, StoreError> {
+        const PAGE: i64 = 4_096;
+        let mut through = known;
+        loop {
+            let after = to_i64("seq", through)?;
+            let seqs: Vec<i64> = on_pool!(self, pool => {
+                sqlx::query_scalar(
+                    "SELECT seq FROM observations WHERE node_id = $1 AND seq > $2 \
+                     ORDER BY seq LIMIT $3",
+                )
+                .bind(node_id)
+                .bind(after)
+                .bind(PAGE)
+                .fetch_all(pool)
+                .await?
+            });
+            let page_len = seqs.len();
+            for seq in seqs {
+                if seq.unsigned_abs() == through + 1 {
+                    through += 1;
+                } else {
+                    return Ok(through);
+                }
+            }
+            if page_len < PAGE as usize {
+                return Ok(through);
+            }
+        }
+    }
+
     /// Returns the observations the filter selects, ordered by node and seq.
     pub async fn list_observations(
         &self,

@@ -174,6 +174,7 @@ conformance!(
     nodes_keep_first_registration,
     observations_are_idempotent_by_node_and_seq,
     observations_batch_past_one_statement,
+    contiguous_seq_stops_at_the_first_gap,
     observations_filter_and_round_trip,
     observations_reject_unstorable_values,
     data_survives_reopening,
@@ -593,6 +594,30 @@ async fn observations_batch_past_one_statement(h: Harness) {
     assert_eq!(store.max_acked_seq("gpu-01").await.unwrap(), count);
     assert_eq!(store.insert_observations(&batch).await.unwrap(), 0);
     assert_eq!(store.count_observations(None).await.unwrap(), count);
+}
+
+async fn contiguous_seq_stops_at_the_first_gap(h: Harness) {
+    let store = &h.store;
+    assert_eq!(store.contiguous_seq_through("gpu-01", 0).await.unwrap(), 0);
+    // 2..=5 without 1: nothing is contiguous from the start.
+    let batch: Vec<ObservationRow> = (2..=5).map(|seq| observation("gpu-01", seq)).collect();
+    store.insert_observations(&batch).await.unwrap();
+    assert_eq!(store.contiguous_seq_through("gpu-01", 0).await.unwrap(), 0);
+    store
+        .insert_observations(&[observation("gpu-01", 1), observation("gpu-01", 7)])
+        .await
+        .unwrap();
+    assert_eq!(store.contiguous_seq_through("gpu-01", 0).await.unwrap(), 5);
+    // Starting from a known point gives the same answer; another node is separate.
+    assert_eq!(store.contiguous_seq_through("gpu-01", 3).await.unwrap(), 5);
+    assert_eq!(store.contiguous_seq_through("gpu-02", 0).await.unwrap(), 0);
+    // Past one page of 4,096: the walk continues across pages.
+    let long: Vec<ObservationRow> = (6..=9_000).map(|seq| observation("gpu-01", seq)).collect();
+    store.insert_observations(&long).await.unwrap();
+    assert_eq!(
+        store.contiguous_seq_through("gpu-01", 0).await.unwrap(),
+        9_000
+    );
 }
 
 async fn observations_filter_and_round_trip(h: Harness) {

@@ -1,0 +1,1068 @@
+//! The gRPC services: thin mappings between `fleet.v1` messages and the domain, onto
+//! [`Planner`]. Every request field is checked here or by the domain's validation; a bad one
+//! is `INVALID_ARGUMENT` naming the field and the value.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::time::Instant;
+
+use fleet_proto::v1 as pb;
+use fleet_store::{BenchmarkKey, ObservationRow};
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::catalog::{ApiOffer, Benchmark, HardwareSku, Provenance};
+use crate::demand::{CostOverrides, FleetConstraints, PlanRequest, Workload};
+use crate::error::PlanError;
+use crate::plan::{BaselineKind, Plan};
+use crate::service::{Planner, ServiceError, StoredPlan, now_unix_ms};
+use crate::throughput::{ThroughputPoint, ThroughputProvenance};
+use crate::units::TokenCount;
+
+/// Most observations one ReportObservations message may carry.
+pub const MAX_OBSERVATIONS_PER_BATCH: usize = 10_000;
+/// Largest request the planner service decodes.
+pub const MAX_PLANNER_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Largest message the telemetry service decodes.
+pub const MAX_TELEMETRY_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// Largest response either service encodes.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+impl From<ServiceError> for Status {
+    fn from(error: ServiceError) -> Self {
+        match &error {
+            ServiceError::Invalid { .. } => Status::invalid_argument(error.to_string()),
+            ServiceError::NotFound { .. } => Status::not_found(error.to_string()),
+            ServiceError::Plan(plan_error) => match plan_error {
+                PlanError::InvalidRequest { .. } => Status::invalid_argument(error.to_string()),
+                PlanError::Infeasible { .. } | PlanError::Catalog(_) => {
+                    Status::failed_precondition(error.to_string())
+                }
+                PlanError::Solver(_) => {
+                    tracing::error!(%error, "solver failure");
+                    Status::internal(error.to_string())
+                }
+            },
+            ServiceError::Store(_) => {
+                tracing::error!(%error, "store failure");
+                Status::unavailable("the planner's database is unavailable")
+            }
+            ServiceError::Corrupt { .. } => {
+                tracing::error!(%error, "unreadable record");
+                Status::data_loss(error.to_string())
+            }
+        }
+    }
+}
+
+fn invalid(field: impl std::fmt::Display, reason: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("invalid {field}: {reason}"))
+}
+
+/// Runs a handler and records its outcome and latency.
+async fn instrumented<T>(
+    planner: &Planner,
+    method: &'static str,
+    handler: impl Future<Output = Result<T, Status>>,
+) -> Result<Response<T>, Status> {
+    let started = Instant::now();
+    let result = handler.await;
+    let code = match &result {
+        Ok(_) => tonic::Code::Ok,
+        Err(status) => status.code(),
+    };
+    planner
+        .metrics()
+        .observe_rpc(method, code, started.elapsed());
+    if let Err(status) = &result {
+        tracing::debug!(method, code = ?status.code(), message = status.message(), "rpc failed");
+    }
+    result.map(Response::new)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/// Returns the domain workload for a wire workload; `index` places it in errors.
+pub fn workload_from_pb(index: usize, pb: pb::Workload) -> Result<Workload, Status> {
+    let field = |name: &str| format!("workloads[{index}].{name}");
+    let mut workload = Workload::new(pb.name, TokenCount(pb.monthly_tokens));
+    if let Some(input_share) = pb.input_share {
+        workload.input_share = input_share;
+    }
+    if let Some(prompt_tokens) = pb.prompt_tokens {
+        workload.prompt_tokens = prompt_tokens;
+    }
+    if !pb.ttft_p95_ms.is_finite() || pb.ttft_p95_ms < 0.0 {
+        return Err(invalid(
+            field("ttft_p95_ms"),
+            format!(
+                "must be 0 (no limit) or a positive number of ms, got {}",
+                pb.ttft_p95_ms
+            ),
+        ));
+    }
+    workload.ttft_p95_ms = (pb.ttft_p95_ms > 0.0).then_some(pb.ttft_p95_ms);
+    if let Some(min_decode) = pb.min_decode_tok_s {
+        workload.min_decode_tok_s = min_decode;
+    }
+    workload.local_only = pb.local_only;
+    if !pb.min_quant.is_empty() {
+        workload.min_quant = pb.min_quant;
+    }
+    Ok(workload)
+}
+
+/// Returns the wire form of a domain workload.
+pub fn workload_to_pb(workload: &Workload) -> pb::Workload {
+    pb::Workload {
+        name: workload.name.clone(),
+        monthly_tokens: workload.monthly_tokens.get(),
+        input_share: Some(workload.input_share),
+        prompt_tokens: Some(workload.prompt_tokens),
+        ttft_p95_ms: workload.ttft_p95_ms.unwrap_or(0.0),
+        min_decode_tok_s: Some(workload.min_decode_tok_s),
+        local_only: workload.local_only,
+        min_quant: workload.min_quant.clone(),
+        ..Default::default()
+    }
+}
+
+/// Returns the domain request for a Propose request.
+pub fn plan_request_from_pb(request: pb::ProposeRequest) -> Result<PlanRequest, Status> {
+    if request.workloads.len() > crate::demand::MAX_WORKLOADS {
+        return Err(invalid(
+            "workloads",
+            format!(
+                "{} workloads is more than the {} one request may carry",
+                request.workloads.len(),
+                crate::demand::MAX_WORKLOADS
+            ),
+        ));
+    }
+    let workloads = request
+        .workloads
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| workload_from_pb(i, w))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PlanRequest {
+        workloads,
+        constraints: FleetConstraints {
+            budget_usd: request.budget_usd,
+            max_nodes_per_sku: request.max_nodes_per_sku.into_iter().collect(),
+            owned_nodes_per_sku: request.owned_nodes_per_sku.into_iter().collect(),
+        },
+        overrides: CostOverrides {
+            utilization_cap: request.utilization_cap,
+            electricity_usd_per_kwh: request.electricity_usd_per_kwh,
+            amortization_months: request.amortization_months,
+        },
+    })
+}
+
+/// Returns the wire Propose request for a domain request (the CLI's client side).
+pub fn plan_request_to_pb(request: &PlanRequest) -> pb::ProposeRequest {
+    pb::ProposeRequest {
+        workloads: request.workloads.iter().map(workload_to_pb).collect(),
+        budget_usd: request.constraints.budget_usd,
+        max_nodes_per_sku: request
+            .constraints
+            .max_nodes_per_sku
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        owned_nodes_per_sku: request
+            .constraints
+            .owned_nodes_per_sku
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        utilization_cap: request.overrides.utilization_cap,
+        electricity_usd_per_kwh: request.overrides.electricity_usd_per_kwh,
+        amortization_months: request.overrides.amortization_months,
+        site_power_cap_w: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plans
+
+/// Returns the wire form of a stored plan; `plan_json` carries the plan exactly.
+pub fn plan_to_pb(stored: &StoredPlan) -> Result<pb::Plan, Status> {
+    let plan = &stored.plan;
+    let plan_json = serde_json::to_string(plan)
+        .map_err(|error| Status::internal(format!("plan not serializable: {error}")))?;
+    Ok(pb::Plan {
+        id: stored.id.clone(),
+        created_at_unix_ms: stored.created_at_unix_ms,
+        catalog_version: plan.catalog_version.clone(),
+        throughput_source: plan.throughput_source.clone(),
+        assumptions: Some(pb::CostAssumptions {
+            amortization_months: plan.assumptions.amortization_months,
+            electricity_usd_per_kwh: plan.assumptions.electricity_usd_per_kwh,
+            hours_per_month: plan.assumptions.hours_per_month,
+            utilization_cap: plan.assumptions.utilization_cap,
+        }),
+        workloads: plan.workloads.iter().map(workload_to_pb).collect(),
+        pools: plan
+            .pools
+            .iter()
+            .map(|p| pb::Pool {
+                sku: p.sku.clone(),
+                sku_name: p.sku_name.clone(),
+                quant: p.quant.clone(),
+                concurrency: p.concurrency,
+                instances_per_node: p.instances_per_node,
+                nodes: p.nodes,
+                new_nodes: p.new_nodes,
+                owned_nodes: p.owned_nodes,
+                tokens_per_month: p.tokens_per_month,
+                busy_hours: p.busy_hours,
+                utilization: p.utilization,
+                capex_usd: p.capex_usd,
+                amortization_usd: p.amortization_usd,
+                energy_usd: p.energy_usd,
+                decode_tok_s: p.decode_tok_s,
+                prefill_tok_s: p.prefill_tok_s,
+                power_busy_w: p.power_busy_w,
+                power_idle_w: p.power_idle_w,
+                throughput_provenance: p.throughput_provenance.clone(),
+                price_usd: p.price_usd,
+                offload_note: p.offload_note.clone(),
+                model: plan.model.clone(),
+            })
+            .collect(),
+        routes: plan
+            .routes
+            .iter()
+            .map(|r| pb::Route {
+                workload: r.workload.clone(),
+                local: r
+                    .local
+                    .iter()
+                    .map(|s| pb::RouteShare {
+                        sku: s.sku.clone(),
+                        quant: s.quant.clone(),
+                        tokens: s.tokens,
+                    })
+                    .collect(),
+                api_tokens: r.api_tokens,
+                why: r.why.clone(),
+            })
+            .collect(),
+        cost: Some(pb::CostBreakdown {
+            amortization_usd: plan.cost.amortization_usd,
+            energy_usd: plan.cost.energy_usd,
+            api_usd: plan.cost.api_usd,
+            total_usd: plan.cost.total_usd,
+            capex_usd: plan.cost.capex_usd,
+            tokens_local: plan.cost.tokens_local,
+            tokens_api: plan.cost.tokens_api,
+            blended_usd_per_million: plan.cost.blended_usd_per_million,
+        }),
+        break_even: Some(pb::BreakEven {
+            month: plan.break_even.month,
+            monthly_savings_usd: plan.break_even.monthly_operating_savings_usd,
+            text: plan.break_even.text.clone(),
+        }),
+        baselines: plan
+            .baselines
+            .iter()
+            .map(|b| pb::Baseline {
+                name: b.name.clone(),
+                monthly_usd: b.monthly_usd,
+                savings_usd: b.savings_vs_baseline_usd,
+                infeasible_reason: b.infeasible_reason.clone().unwrap_or_default(),
+                kind: match b.kind {
+                    BaselineKind::AllApi => pb::BaselineKind::AllApi,
+                    BaselineKind::SingleSku => pb::BaselineKind::SingleSku,
+                    BaselineKind::Optimum => pb::BaselineKind::Optimum,
+                } as i32,
+                capex_usd: b.capex_usd,
+                fleet: b.fleet.clone(),
+                best_single_sku: b.best_single_sku,
+            })
+            .collect(),
+        solver: Some(pb::SolverReport {
+            backend: plan.solver.backend.clone(),
+            status: plan.solver.status.clone(),
+            objective_usd: plan.solver.objective_usd,
+            gap: plan.solver.gap,
+            solve_ms: plan.solver.solve_ms,
+            binding: plan.solver.binding.clone(),
+            total_solve_ms: plan.solver.total_solve_ms,
+        }),
+        notes: plan.notes.clone(),
+        plan_json,
+        throughput_version: plan.throughput_version.clone(),
+        model: plan.model.clone(),
+    })
+}
+
+/// Returns the domain plan a wire plan carries (from its exact JSON).
+pub fn plan_from_pb(plan: &pb::Plan) -> Result<Plan, String> {
+    serde_json::from_str(&plan.plan_json)
+        .map_err(|error| format!("plan {} carries unreadable plan_json: {error}", plan.id))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalog
+
+fn provenance_from_pb(provenance: Option<pb::Provenance>) -> Provenance {
+    match provenance {
+        Some(p) => Provenance {
+            source: if p.source.trim().is_empty() {
+                "entered through the planner API".to_string()
+            } else {
+                p.source
+            },
+            derived: p.derived.into_iter().collect(),
+            assumed: p.assumed.into_iter().collect(),
+        },
+        None => Provenance {
+            source: "entered through the planner API".to_string(),
+            derived: BTreeMap::new(),
+            assumed: BTreeMap::new(),
+        },
+    }
+}
+
+fn provenance_to_pb(provenance: &Provenance) -> pb::Provenance {
+    pb::Provenance {
+        source: provenance.source.clone(),
+        derived: provenance.derived.clone().into_iter().collect(),
+        assumed: provenance.assumed.clone().into_iter().collect(),
+    }
+}
+
+fn require(field: &str, value: &str) -> Result<(), Status> {
+    if value.trim().is_empty() {
+        Err(invalid(field, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Returns the domain SKU for a wire SKU; range checks happen against the whole catalog.
+pub fn hardware_from_pb(pb: pb::HardwareSku) -> Result<HardwareSku, Status> {
+    require("hardware.id", &pb.id)?;
+    require("hardware.backend", &pb.backend)?;
+    Ok(HardwareSku {
+        name: if pb.name.trim().is_empty() {
+            pb.id.clone()
+        } else {
+            pb.name
+        },
+        id: pb.id,
+        accelerators: pb.accelerators,
+        memory_per_device_gb: pb.memory_per_device_gb,
+        unified_memory: pb.unified_memory,
+        price_usd: pb.price_usd,
+        power_full_w: pb.power_full_w,
+        power_idle_w: pb.power_idle_w,
+        backend: pb.backend,
+        provenance: provenance_from_pb(pb.provenance),
+    })
+}
+
+/// Returns the wire form of a SKU.
+pub fn hardware_to_pb(sku: &HardwareSku) -> pb::HardwareSku {
+    pb::HardwareSku {
+        id: sku.id.clone(),
+        name: sku.name.clone(),
+        accelerators: sku.accelerators,
+        memory_per_device_gb: sku.memory_per_device_gb,
+        unified_memory: sku.unified_memory,
+        price_usd: sku.price_usd,
+        power_full_w: sku.power_full_w,
+        power_idle_w: sku.power_idle_w,
+        backend: sku.backend.clone(),
+        provenance: Some(provenance_to_pb(&sku.provenance)),
+    }
+}
+
+fn benchmark_from_pb(pb: pb::Benchmark) -> Result<Benchmark, Status> {
+    require("benchmark.sku", &pb.sku)?;
+    require("benchmark.model", &pb.model)?;
+    require("benchmark.quant", &pb.quant)?;
+    Ok(Benchmark {
+        sku: pb.sku,
+        model: pb.model,
+        quant: pb.quant,
+        concurrency: pb.concurrency.max(1),
+        devices_used: pb.devices_used,
+        vram_used_gb: pb.vram_used_gb,
+        decode_tok_s: pb.decode_tok_s,
+        prefill_tok_s: pb.prefill_tok_s,
+        power_w: pb.power_w,
+        offload: pb.offload,
+        provenance: provenance_from_pb(pb.provenance),
+    })
+}
+
+fn benchmark_to_pb(b: &Benchmark) -> pb::Benchmark {
+    pb::Benchmark {
+        sku: b.sku.clone(),
+        model: b.model.clone(),
+        quant: b.quant.clone(),
+        concurrency: b.concurrency,
+        devices_used: b.devices_used,
+        vram_used_gb: b.vram_used_gb,
+        decode_tok_s: b.decode_tok_s,
+        prefill_tok_s: b.prefill_tok_s,
+        power_w: b.power_w,
+        offload: b.offload,
+        provenance: Some(provenance_to_pb(&b.provenance)),
+    }
+}
+
+fn api_offer_from_pb(pb: pb::ApiOffer) -> Result<ApiOffer, Status> {
+    require("api_offer.id", &pb.id)?;
+    require("api_offer.model", &pb.model)?;
+    Ok(ApiOffer {
+        name: if pb.name.trim().is_empty() {
+            pb.id.clone()
+        } else {
+            pb.name
+        },
+        id: pb.id,
+        model: pb.model,
+        input_usd_per_million: pb.input_usd_per_million,
+        output_usd_per_million: pb.output_usd_per_million,
+        ttft_p50_ms: pb.ttft_p50_ms,
+        ttft_p95_ms: pb.ttft_p95_ms,
+        provenance: provenance_from_pb(pb.provenance),
+    })
+}
+
+fn api_offer_to_pb(a: &ApiOffer) -> pb::ApiOffer {
+    pb::ApiOffer {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        model: a.model.clone(),
+        input_usd_per_million: a.input_usd_per_million,
+        output_usd_per_million: a.output_usd_per_million,
+        ttft_p50_ms: a.ttft_p50_ms,
+        ttft_p95_ms: a.ttft_p95_ms,
+        provenance: Some(provenance_to_pb(&a.provenance)),
+    }
+}
+
+fn throughput_point_to_pb(p: &ThroughputPoint) -> pb::ThroughputPoint {
+    let (source, nodes, windows, last) = match &p.provenance {
+        ThroughputProvenance::Catalog { .. } => (pb::ThroughputSource::Catalog, 0, 0, 0),
+        ThroughputProvenance::Measured {
+            nodes,
+            windows,
+            last_unix_ms,
+        } => (
+            pb::ThroughputSource::Measured,
+            *nodes,
+            *windows,
+            *last_unix_ms,
+        ),
+    };
+    pb::ThroughputPoint {
+        sku: p.sku.clone(),
+        model: p.model.clone(),
+        quant: p.quant.clone(),
+        concurrency: p.concurrency,
+        decode_tok_s: p.decode_tok_s,
+        prefill_tok_s: p.prefill_tok_s,
+        aggregate_decode_tok_s: p.aggregate_decode_tok_s,
+        provenance: p.provenance.to_string(),
+        nodes,
+        windows,
+        last_observed_unix_ms: last,
+        source: source as i32,
+        instances_per_node: p.instances_per_node,
+        power_busy_w: p.power_busy_w,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PlannerService
+
+/// `fleet.v1.PlannerService` over a [`Planner`].
+#[derive(Debug, Clone)]
+pub struct PlannerGrpc {
+    planner: Planner,
+}
+
+impl PlannerGrpc {
+    /// Returns the service over a planner.
+    pub fn new(planner: Planner) -> Self {
+        PlannerGrpc { planner }
+    }
+
+    /// Returns the tonic server for this service, with message size limits set.
+    pub fn into_server(self) -> pb::planner_service_server::PlannerServiceServer<PlannerGrpc> {
+        pb::planner_service_server::PlannerServiceServer::new(self)
+            .max_decoding_message_size(MAX_PLANNER_REQUEST_BYTES)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::planner_service_server::PlannerService for PlannerGrpc {
+    async fn propose(
+        &self,
+        request: Request<pb::ProposeRequest>,
+    ) -> Result<Response<pb::ProposeResponse>, Status> {
+        instrumented(&self.planner, "Propose", async {
+            let request = plan_request_from_pb(request.into_inner())?;
+            let stored = self.planner.propose(request).await?;
+            Ok(pb::ProposeResponse {
+                plan: Some(plan_to_pb(&stored)?),
+            })
+        })
+        .await
+    }
+
+    async fn get_plan(
+        &self,
+        request: Request<pb::GetPlanRequest>,
+    ) -> Result<Response<pb::GetPlanResponse>, Status> {
+        instrumented(&self.planner, "GetPlan", async {
+            let stored = self.planner.get_plan(&request.into_inner().id).await?;
+            Ok(pb::GetPlanResponse {
+                plan: Some(plan_to_pb(&stored)?),
+            })
+        })
+        .await
+    }
+
+    async fn rerun_plan(
+        &self,
+        request: Request<pb::RerunPlanRequest>,
+    ) -> Result<Response<pb::RerunPlanResponse>, Status> {
+        instrumented(&self.planner, "RerunPlan", async {
+            let id = request.into_inner().id;
+            let stored = self.planner.rerun_plan(&id).await?;
+            Ok(pb::RerunPlanResponse {
+                plan: Some(plan_to_pb(&stored)?),
+                previous_id: id,
+            })
+        })
+        .await
+    }
+
+    async fn list_plans(
+        &self,
+        request: Request<pb::ListPlansRequest>,
+    ) -> Result<Response<pb::ListPlansResponse>, Status> {
+        instrumented(&self.planner, "ListPlans", async {
+            let request = request.into_inner();
+            let page = self
+                .planner
+                .list_plans(request.page_size, &request.page_token)
+                .await?;
+            Ok(pb::ListPlansResponse {
+                plans: page
+                    .plans
+                    .into_iter()
+                    .map(|p| pb::PlanSummary {
+                        id: p.id,
+                        created_at_unix_ms: p.created_at_unix_ms,
+                        catalog_version: p.catalog_version,
+                        total_usd: p.total_usd,
+                    })
+                    .collect(),
+                next_page_token: page.next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn get_schedule(
+        &self,
+        request: Request<pb::GetScheduleRequest>,
+    ) -> Result<Response<pb::GetScheduleResponse>, Status> {
+        instrumented(&self.planner, "GetSchedule", async {
+            let request = request.into_inner();
+            let stored = self.planner.get_plan(&request.plan_id).await?;
+            schedule_to_pb(&stored, request.hour)
+        })
+        .await
+    }
+
+    async fn list_hardware(
+        &self,
+        _request: Request<pb::ListHardwareRequest>,
+    ) -> Result<Response<pb::ListHardwareResponse>, Status> {
+        instrumented(&self.planner, "ListHardware", async {
+            let catalog = self.planner.catalog().await?;
+            Ok(pb::ListHardwareResponse {
+                hardware: catalog.hardware.iter().map(hardware_to_pb).collect(),
+                catalog_version: catalog.version.clone(),
+            })
+        })
+        .await
+    }
+
+    async fn upsert_hardware(
+        &self,
+        request: Request<pb::UpsertHardwareRequest>,
+    ) -> Result<Response<pb::UpsertHardwareResponse>, Status> {
+        instrumented(&self.planner, "UpsertHardware", async {
+            let sku = request
+                .into_inner()
+                .hardware
+                .ok_or_else(|| invalid("hardware", "is required"))?;
+            let sku = hardware_from_pb(sku)?;
+            let catalog_version = self.planner.upsert_hardware(sku.clone()).await?;
+            Ok(pb::UpsertHardwareResponse {
+                hardware: Some(hardware_to_pb(&sku)),
+                catalog_version,
+            })
+        })
+        .await
+    }
+
+    async fn delete_hardware(
+        &self,
+        request: Request<pb::DeleteHardwareRequest>,
+    ) -> Result<Response<pb::DeleteHardwareResponse>, Status> {
+        instrumented(&self.planner, "DeleteHardware", async {
+            let catalog_version = self
+                .planner
+                .delete_hardware(&request.into_inner().id)
+                .await?;
+            Ok(pb::DeleteHardwareResponse { catalog_version })
+        })
+        .await
+    }
+
+    async fn list_benchmarks(
+        &self,
+        request: Request<pb::ListBenchmarksRequest>,
+    ) -> Result<Response<pb::ListBenchmarksResponse>, Status> {
+        instrumented(&self.planner, "ListBenchmarks", async {
+            let request = request.into_inner();
+            let catalog = self.planner.catalog().await?;
+            Ok(pb::ListBenchmarksResponse {
+                benchmarks: catalog
+                    .benchmarks
+                    .iter()
+                    .filter(|b| request.sku.is_empty() || b.sku == request.sku)
+                    .filter(|b| request.model.is_empty() || b.model == request.model)
+                    .map(benchmark_to_pb)
+                    .collect(),
+                catalog_version: catalog.version.clone(),
+            })
+        })
+        .await
+    }
+
+    async fn upsert_benchmark(
+        &self,
+        request: Request<pb::UpsertBenchmarkRequest>,
+    ) -> Result<Response<pb::UpsertBenchmarkResponse>, Status> {
+        instrumented(&self.planner, "UpsertBenchmark", async {
+            let benchmark = request
+                .into_inner()
+                .benchmark
+                .ok_or_else(|| invalid("benchmark", "is required"))?;
+            let benchmark = benchmark_from_pb(benchmark)?;
+            let catalog_version = self.planner.upsert_benchmark(benchmark.clone()).await?;
+            Ok(pb::UpsertBenchmarkResponse {
+                benchmark: Some(benchmark_to_pb(&benchmark)),
+                catalog_version,
+            })
+        })
+        .await
+    }
+
+    async fn delete_benchmark(
+        &self,
+        request: Request<pb::DeleteBenchmarkRequest>,
+    ) -> Result<Response<pb::DeleteBenchmarkResponse>, Status> {
+        instrumented(&self.planner, "DeleteBenchmark", async {
+            let request = request.into_inner();
+            require("sku", &request.sku)?;
+            require("model", &request.model)?;
+            require("quant", &request.quant)?;
+            let catalog_version = self
+                .planner
+                .delete_benchmark(BenchmarkKey {
+                    sku: request.sku,
+                    model: request.model,
+                    quant: request.quant,
+                    concurrency: request.concurrency.max(1),
+                })
+                .await?;
+            Ok(pb::DeleteBenchmarkResponse { catalog_version })
+        })
+        .await
+    }
+
+    async fn list_api_offers(
+        &self,
+        _request: Request<pb::ListApiOffersRequest>,
+    ) -> Result<Response<pb::ListApiOffersResponse>, Status> {
+        instrumented(&self.planner, "ListApiOffers", async {
+            let catalog = self.planner.catalog().await?;
+            Ok(pb::ListApiOffersResponse {
+                api_offers: catalog.apis.iter().map(api_offer_to_pb).collect(),
+                catalog_version: catalog.version.clone(),
+            })
+        })
+        .await
+    }
+
+    async fn upsert_api_offer(
+        &self,
+        request: Request<pb::UpsertApiOfferRequest>,
+    ) -> Result<Response<pb::UpsertApiOfferResponse>, Status> {
+        instrumented(&self.planner, "UpsertApiOffer", async {
+            let offer = request
+                .into_inner()
+                .api_offer
+                .ok_or_else(|| invalid("api_offer", "is required"))?;
+            let offer = api_offer_from_pb(offer)?;
+            let catalog_version = self.planner.upsert_api_offer(offer.clone()).await?;
+            Ok(pb::UpsertApiOfferResponse {
+                api_offer: Some(api_offer_to_pb(&offer)),
+                catalog_version,
+            })
+        })
+        .await
+    }
+
+    async fn delete_api_offer(
+        &self,
+        request: Request<pb::DeleteApiOfferRequest>,
+    ) -> Result<Response<pb::DeleteApiOfferResponse>, Status> {
+        instrumented(&self.planner, "DeleteApiOffer", async {
+            let catalog_version = self
+                .planner
+                .delete_api_offer(&request.into_inner().id)
+                .await?;
+            Ok(pb::DeleteApiOfferResponse { catalog_version })
+        })
+        .await
+    }
+
+    async fn get_throughput_model(
+        &self,
+        request: Request<pb::GetThroughputModelRequest>,
+    ) -> Result<Response<pb::GetThroughputModelResponse>, Status> {
+        instrumented(&self.planner, "GetThroughputModel", async {
+            let request = request.into_inner();
+            let view = self.planner.throughput().await?;
+            let keep = |sku: &str, model: &str| {
+                (request.sku.is_empty() || sku == request.sku)
+                    && (request.model.is_empty() || model == request.model)
+            };
+            Ok(pb::GetThroughputModelResponse {
+                version: view.model.version.clone(),
+                points: view
+                    .model
+                    .points
+                    .iter()
+                    .filter(|p| keep(&p.sku, &p.model))
+                    .map(throughput_point_to_pb)
+                    .collect(),
+                unmatched: view
+                    .unmatched
+                    .iter()
+                    .filter(|u| keep(&u.sku, &u.model))
+                    .map(|u| pb::UnmatchedObservations {
+                        sku: u.sku.clone(),
+                        model: u.model.clone(),
+                        quant: u.quant.clone(),
+                        concurrency: u.concurrency,
+                        windows: u.windows,
+                        nodes: u.nodes,
+                        reason: u.reason.clone(),
+                    })
+                    .collect(),
+            })
+        })
+        .await
+    }
+}
+
+/// Returns a plan's routing in one hour. A plan made over monthly totals routes every hour
+/// the same way: each workload's monthly split.
+fn schedule_to_pb(stored: &StoredPlan, hour: u32) -> Result<pb::GetScheduleResponse, Status> {
+    let hours = 24;
+    if hour >= hours {
+        return Err(invalid(
+            "hour",
+            format!("{hour} is outside the plan's day: use 0..{}", hours - 1),
+        ));
+    }
+    let plan = &stored.plan;
+    let hours_f = f64::from(hours) * 30.0;
+    let routes = plan
+        .routes
+        .iter()
+        .map(|route| {
+            let total: f64 = route.local.iter().map(|s| s.tokens).sum::<f64>() + route.api_tokens;
+            let share = |tokens: f64| if total > 0.0 { tokens / total } else { 0.0 };
+            pb::ScheduledRoute {
+                workload: route.workload.clone(),
+                local: route
+                    .local
+                    .iter()
+                    .map(|s| pb::RouteShare {
+                        sku: s.sku.clone(),
+                        quant: s.quant.clone(),
+                        tokens: s.tokens / hours_f,
+                    })
+                    .collect(),
+                api_tokens: route.api_tokens / hours_f,
+                local_weights: route.local.iter().map(|s| share(s.tokens)).collect(),
+                api_weight: share(route.api_tokens),
+            }
+        })
+        .collect();
+    let pools = plan
+        .pools
+        .iter()
+        .map(|p| pb::PoolLoad {
+            sku: p.sku.clone(),
+            quant: p.quant.clone(),
+            busy_nodes: p.utilization * f64::from(p.nodes),
+            utilization: p.utilization,
+        })
+        .collect();
+    Ok(pb::GetScheduleResponse {
+        plan_id: stored.id.clone(),
+        hour,
+        routes,
+        pools,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// TelemetryService
+
+/// `fleet.v1.TelemetryService` over a [`Planner`].
+#[derive(Debug, Clone)]
+pub struct TelemetryGrpc {
+    planner: Planner,
+}
+
+impl TelemetryGrpc {
+    /// Returns the service over a planner.
+    pub fn new(planner: Planner) -> Self {
+        TelemetryGrpc { planner }
+    }
+
+    /// Returns the tonic server for this service, with message size limits set.
+    pub fn into_server(
+        self,
+    ) -> pb::telemetry_service_server::TelemetryServiceServer<TelemetryGrpc> {
+        pb::telemetry_service_server::TelemetryServiceServer::new(self)
+            .max_decoding_message_size(MAX_TELEMETRY_REQUEST_BYTES)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES)
+    }
+}
+
+fn non_negative(field: &str, value: f64) -> Result<f64, Status> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(invalid(
+            field,
+            format!("must be a finite number ≥ 0, got {value}"),
+        ))
+    }
+}
+
+/// Returns the stored form of a wire observation; `index` places it in errors.
+pub fn observation_from_pb(
+    index: usize,
+    o: pb::Observation,
+    received_at_unix_ms: i64,
+) -> Result<ObservationRow, Status> {
+    let field = |name: &str| format!("observations[{index}].{name}");
+    require(&field("node_id"), &o.node_id)?;
+    require(&field("sku"), &o.sku)?;
+    require(&field("model"), &o.model)?;
+    require(&field("quant"), &o.quant)?;
+    if o.seq == 0 || o.seq > i64::MAX as u64 {
+        return Err(invalid(
+            field("seq"),
+            format!("must be in 1..={}, got {}", i64::MAX, o.seq),
+        ));
+    }
+    if o.window_end_unix_ms < o.window_start_unix_ms {
+        return Err(invalid(
+            field("window_end_unix_ms"),
+            format!(
+                "{} is before window_start_unix_ms {}",
+                o.window_end_unix_ms, o.window_start_unix_ms
+            ),
+        ));
+    }
+    for (name, value) in [
+        ("prompt_tokens", o.prompt_tokens),
+        ("predicted_tokens", o.predicted_tokens),
+    ] {
+        if value > i64::MAX as u64 {
+            return Err(invalid(field(name), format!("{value} is too large")));
+        }
+    }
+    let kind = match pb::ObservationKind::try_from(o.kind) {
+        Ok(pb::ObservationKind::Passive) => "passive",
+        Ok(pb::ObservationKind::Probe) => "probe",
+        _ => {
+            return Err(invalid(
+                field("kind"),
+                format!("{} is not PASSIVE (1) or PROBE (2)", o.kind),
+            ));
+        }
+    };
+    let cache_hit_rate = non_negative(&field("cache_hit_rate"), o.cache_hit_rate)?;
+    if cache_hit_rate > 1.0 {
+        return Err(invalid(
+            field("cache_hit_rate"),
+            format!("must be at most 1, got {cache_hit_rate}"),
+        ));
+    }
+    let power_w = match o.power_w {
+        Some(w) => Some(non_negative(&field("power_w"), w)?),
+        None => None,
+    };
+    Ok(ObservationRow {
+        prompt_seconds: non_negative(&field("prompt_seconds"), o.prompt_seconds)?,
+        predicted_seconds: non_negative(&field("predicted_seconds"), o.predicted_seconds)?,
+        prefill_tok_s: non_negative(&field("prefill_tok_s"), o.prefill_tok_s)?,
+        decode_tok_s: non_negative(&field("decode_tok_s"), o.decode_tok_s)?,
+        aggregate_decode_tok_s: non_negative(
+            &field("aggregate_decode_tok_s"),
+            o.aggregate_decode_tok_s,
+        )?,
+        mean_concurrency: non_negative(&field("mean_concurrency"), o.mean_concurrency)?,
+        queue_depth: non_negative(&field("queue_depth"), o.queue_depth)?,
+        cache_hit_rate,
+        power_w,
+        node_id: o.node_id,
+        seq: o.seq,
+        sku: o.sku,
+        model: o.model,
+        quant: o.quant,
+        worker_url: o.worker_url,
+        window_start_unix_ms: o.window_start_unix_ms,
+        window_end_unix_ms: o.window_end_unix_ms,
+        prompt_tokens: o.prompt_tokens,
+        predicted_tokens: o.predicted_tokens,
+        kind: kind.to_string(),
+        concurrency: o.concurrency.max(1),
+        received_at_unix_ms,
+    })
+}
+
+type AckStream = Pin<Box<dyn Stream<Item = Result<pb::ReportObservationsResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::telemetry_service_server::TelemetryService for TelemetryGrpc {
+    async fn register_node(
+        &self,
+        request: Request<pb::RegisterNodeRequest>,
+    ) -> Result<Response<pb::RegisterNodeResponse>, Status> {
+        instrumented(&self.planner, "RegisterNode", async {
+            let request = request.into_inner();
+            let labels: BTreeMap<_, _> = request.labels.into_iter().collect();
+            let labels_json = serde_json::to_string(&labels)
+                .map_err(|error| Status::internal(format!("labels: {error}")))?;
+            let (node, acked) = self
+                .planner
+                .register_node(&request.node_id, &request.sku, &labels_json)
+                .await?;
+            tracing::info!(node = %node.node_id, sku = %node.sku, acked, "node registered");
+            Ok(pb::RegisterNodeResponse {
+                node_id: node.node_id,
+                acked_through_seq: acked,
+                registered_at_unix_ms: node.registered_at_unix_ms,
+            })
+        })
+        .await
+    }
+
+    type ReportObservationsStream = AckStream;
+
+    async fn report_observations(
+        &self,
+        request: Request<Streaming<pb::ReportObservationsRequest>>,
+    ) -> Result<Response<Self::ReportObservationsStream>, Status> {
+        let mut inbound = request.into_inner();
+        let planner = self.planner.clone();
+        let (sender, receiver) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(message) = inbound.next().await {
+                let started = Instant::now();
+                let result = match message {
+                    Ok(batch) => ingest_batch(&planner, batch).await,
+                    Err(status) => {
+                        tracing::debug!(code = ?status.code(), "telemetry stream ended by the client");
+                        break;
+                    }
+                };
+                let code = match &result {
+                    Ok(_) => tonic::Code::Ok,
+                    Err(status) => status.code(),
+                };
+                planner
+                    .metrics()
+                    .observe_rpc("ReportObservations", code, started.elapsed());
+                match result {
+                    Ok(acks) => {
+                        for ack in acks {
+                            if sender.send(Ok(ack)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(status) => {
+                        tracing::warn!(code = ?status.code(), message = status.message(), "telemetry batch rejected");
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
+    }
+}
+
+async fn ingest_batch(
+    planner: &Planner,
+    batch: pb::ReportObservationsRequest,
+) -> Result<Vec<pb::ReportObservationsResponse>, Status> {
+    if batch.observations.len() > MAX_OBSERVATIONS_PER_BATCH {
+        return Err(invalid(
+            "observations",
+            format!(
+                "{} observations in one message is more than {MAX_OBSERVATIONS_PER_BATCH}",
+                batch.observations.len()
+            ),
+        ));
+    }
+    let received = now_unix_ms();
+    let rows = batch
+        .observations
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| observation_from_pb(i, o, received))
+        .collect::<Result<Vec<_>, _>>()?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let acks = planner.ingest(rows).await?;
+    Ok(acks
+        .into_iter()
+        .map(|ack| pb::ReportObservationsResponse {
+            node_id: ack.node_id,
+            acked_through_seq: ack.acked_through_seq,
+            acked_seqs: ack.acked_seqs,
+            inserted: ack.inserted,
+        })
+        .collect())
+}

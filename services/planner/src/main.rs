@@ -1,0 +1,189 @@
+//! `fleet-planner`: the planner's gRPC server. Binds the listeners, connects the database
+//! (running migrations), and serves until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use fleet_planner::server::{ServeOptions, serve};
+use fleet_planner::service::{PlannerSettings, default_database_url};
+use fleet_planner::solve::SolveSettings;
+use fleet_store::Store;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// fleetplan's planner server: proposes fleets of local LLM inference hardware with API
+/// spillover, stores plans, catalog and observations, and serves them over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "fleet-planner", version, about)]
+struct Args {
+    /// gRPC listen address.
+    #[arg(long, env = "PLANNER_LISTEN", default_value = "0.0.0.0:50051")]
+    listen: SocketAddr,
+    /// Prometheus metrics listen address (text at /metrics).
+    #[arg(long, env = "PLANNER_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    metrics_listen: SocketAddr,
+    /// Database URL: sqlite:PATH or postgres://USER@HOST/DB [default: a SQLite file in the
+    /// user's data directory]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Log format.
+    #[arg(long, env = "PLANNER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+    /// Log level or per-target filter, e.g. `info` or `info,fleet_planner=debug`.
+    #[arg(long, env = "PLANNER_LOG", default_value = "info")]
+    log_level: Targets,
+    /// Wall-clock limit of one solve, e.g. `30s`; the best plan found is returned with its gap.
+    #[arg(long, env = "PLANNER_SOLVE_TIME_LIMIT", default_value = "30s", value_parser = parse_duration)]
+    solve_time_limit: Duration,
+    /// How often readiness checks the database, e.g. `2s`.
+    #[arg(long, env = "PLANNER_READINESS_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    readiness_interval: Duration,
+}
+
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let ms = fleet_planner::units::parse_duration_ms(raw).map_err(|e| e.to_string())?;
+    Ok(Duration::from_secs_f64(ms / 1_000.0))
+}
+
+fn init_tracing(format: LogFormat, filter: Targets) {
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let database_url = match args.database_url {
+        Some(url) => url,
+        None => default_database_url()?,
+    };
+    let store = Store::connect(&database_url)
+        .await
+        .with_context(|| format!("connecting to the database ({})", redact_url(&database_url)))?;
+    let grpc = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding --listen {}", args.listen))?;
+    let metrics = tokio::net::TcpListener::bind(args.metrics_listen)
+        .await
+        .with_context(|| format!("binding --metrics-listen {}", args.metrics_listen))?;
+    let options = ServeOptions {
+        readiness_interval: args.readiness_interval,
+        planner: PlannerSettings {
+            solve: SolveSettings {
+                time_limit_s: Some(args.solve_time_limit.as_secs_f64()),
+                ..SolveSettings::default()
+            },
+        },
+    };
+    serve(grpc, Some(metrics), store, options, shutdown_signal()).await
+}
+
+/// Hides a password in a database URL for logs and errors.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_tracing(args.log_format, args.log_level.clone());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("fleet-planner: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "fleet-planner failed");
+            eprintln!("fleet-planner: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
+    }
+
+    #[test]
+    fn flags_parse_with_defaults() {
+        let args = Args::try_parse_from(["fleet-planner"]).unwrap();
+        assert_eq!(args.listen.port(), 50051);
+        assert_eq!(args.metrics_listen.port(), 9090);
+        assert!(Args::try_parse_from(["fleet-planner", "--log-format", "xml"]).is_err());
+        assert!(Args::try_parse_from(["fleet-planner", "--solve-time-limit", "-1s"]).is_err());
+    }
+}

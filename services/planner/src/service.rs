@@ -1,0 +1,865 @@
+//! The planner as a service: the domain modules over durable storage. [`Planner`] loads the
+//! catalog from the database (seeding it from the embedded default once), builds the
+//! throughput model, runs [`crate::solve::propose_with`] off the async runtime, stores every
+//! plan with its full inputs, and takes catalog edits and telemetry. The gRPC layer
+//! ([`crate::grpc`]) is a thin mapping onto this type; the CLI runs it in-process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fleet_store::{
+    ApiOfferRow, BenchmarkKey, BenchmarkRow, HardwareRow, NodeRow, ObservationFilter,
+    ObservationRow, PlanCursor, PlanRow, PlanSummaryRow, Store, StoreError,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{ApiOffer, Benchmark, Catalog, HardwareSku, Provenance};
+use crate::demand::PlanRequest;
+use crate::error::PlanError;
+use crate::metrics::Metrics;
+use crate::plan::Plan;
+use crate::solve::{SolveSettings, propose_with};
+use crate::throughput::ThroughputModel;
+
+/// Catalog metadata key recording which embedded catalog version seeded the database.
+const SEEDED_FROM_KEY: &str = "seeded_from";
+/// Plans a listing returns when the caller does not say.
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+/// Most plans one listing returns.
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// How long a throughput model built from observations is reused before the observations are
+/// read again (local ingest invalidates it at once; this bounds staleness across replicas).
+const THROUGHPUT_MODEL_TTL: Duration = Duration::from_secs(5);
+
+/// Returns why a service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A request field is missing or out of range.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// Path of the offending field, e.g. `hardware.price_usd`.
+        field: String,
+        /// What is wrong, with the bad value.
+        reason: String,
+    },
+    /// The record does not exist.
+    #[error("{what} {id:?} not found")]
+    NotFound {
+        /// Kind of record.
+        what: &'static str,
+        /// The id looked up.
+        id: String,
+    },
+    /// Planning failed (bad request, infeasible SLO, solver failure).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// A stored record could not be decoded; the database holds something this build did not write.
+    #[error("stored {what} {id:?} is unreadable: {reason}")]
+    Corrupt {
+        /// Kind of record.
+        what: &'static str,
+        /// Its id.
+        id: String,
+        /// Why it cannot be decoded.
+        reason: String,
+    },
+}
+
+impl ServiceError {
+    /// Returns a [`ServiceError::Invalid`] for a field.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound { what, id } => ServiceError::NotFound { what, id },
+            StoreError::Invalid { field, reason } => ServiceError::Invalid {
+                field: field.to_string(),
+                reason,
+            },
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+/// A plan as stored: its id, when it was made, and the plan itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPlan {
+    /// Plan id.
+    pub id: String,
+    /// When it was made, Unix milliseconds.
+    pub created_at_unix_ms: i64,
+    /// The plan.
+    pub plan: Plan,
+}
+
+/// A stored plan's request, kept so the plan can be re-run against a later catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StoredRequest {
+    request: PlanRequest,
+}
+
+/// A page of plan summaries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanPage {
+    /// Newest first.
+    pub plans: Vec<PlanSummaryRow>,
+    /// Token of the next page; empty when this is the last.
+    pub next_page_token: String,
+}
+
+/// The throughput model and what it could not use.
+#[derive(Debug, Clone)]
+pub struct ThroughputView {
+    /// The model the next plan uses.
+    pub model: ThroughputModel,
+    /// Observed configurations the catalog lacks, with window and node counts.
+    pub unmatched: Vec<UnmatchedGroup>,
+}
+
+/// Observations of one configuration the catalog does not know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnmatchedGroup {
+    /// SKU id as reported.
+    pub sku: String,
+    /// Model as reported.
+    pub model: String,
+    /// Quantization as reported.
+    pub quant: String,
+    /// Slots per server as reported.
+    pub concurrency: u32,
+    /// Windows stored.
+    pub windows: u64,
+    /// Distinct nodes.
+    pub nodes: u32,
+    /// Why the model cannot use them.
+    pub reason: String,
+}
+
+/// What an observation batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestAck {
+    /// Node the ack is for.
+    pub node_id: String,
+    /// Every seq up to this one is stored.
+    pub acked_through_seq: u64,
+    /// Seqs of this batch stored beyond a gap.
+    pub acked_seqs: Vec<u64>,
+    /// Observations of this batch newly stored.
+    pub inserted: u64,
+}
+
+/// Settings of a [`Planner`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PlannerSettings {
+    /// Solver limits for every Propose.
+    pub solve: SolveSettings,
+}
+
+#[derive(Default)]
+struct Caches {
+    catalog: Option<Arc<Catalog>>,
+    throughput: Option<(String, Instant, Arc<ThroughputView>)>,
+    /// Highest contiguous stored seq per node, as far as this process knows.
+    acked_through: HashMap<String, u64>,
+}
+
+/// The planner service over a [`Store`]. Cloning is cheap and shares the pool and caches.
+#[derive(Clone)]
+pub struct Planner {
+    store: Store,
+    settings: PlannerSettings,
+    metrics: Metrics,
+    caches: Arc<Mutex<Caches>>,
+    /// Serializes ingest per process so the acked-through cache advances in order.
+    ingest_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Planner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planner")
+            .field("backend", &self.store.backend())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Returns the default database: a SQLite file `fleetplan/fleetplan.db` in the user's data
+/// directory (`$XDG_DATA_HOME`, else `$HOME/.local/share`), creating the directory.
+pub fn default_database_url() -> Result<String, ServiceError> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|home| std::path::PathBuf::from(home).join(".local").join("share"))
+        })
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "database_url",
+                "no data directory: set HOME or XDG_DATA_HOME, or pass --database-url",
+            )
+        })?;
+    let dir = base.join("fleetplan");
+    std::fs::create_dir_all(&dir).map_err(|error| {
+        ServiceError::invalid(
+            "database_url",
+            format!(
+                "cannot create {}: {error}; pass --database-url",
+                dir.display()
+            ),
+        )
+    })?;
+    Ok(format!("sqlite:{}", dir.join("fleetplan.db").display()))
+}
+
+/// Returns the current time in Unix milliseconds.
+pub fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn new_plan_id(now_unix_ms: i64) -> String {
+    // Time first so ids sort by creation; 24 random bits tell apart plans of one millisecond.
+    format!("{now_unix_ms:011x}-{:06x}", fastrand::u32(..1 << 24))
+}
+
+impl Planner {
+    /// Opens the planner over a migrated store: seeds the default catalog into an empty
+    /// database once (after that the database is the source of truth) and checks the stored
+    /// catalog is usable.
+    pub async fn open(
+        store: Store,
+        settings: PlannerSettings,
+        metrics: Metrics,
+    ) -> Result<Planner, ServiceError> {
+        let planner = Planner {
+            store,
+            settings,
+            metrics,
+            caches: Arc::new(Mutex::new(Caches::default())),
+            ingest_lock: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        planner.seed_default_catalog().await?;
+        planner.catalog().await?;
+        Ok(planner)
+    }
+
+    /// Returns the store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Returns the metrics this planner records to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    async fn seed_default_catalog(&self) -> Result<(), ServiceError> {
+        if self.store.get_meta(SEEDED_FROM_KEY).await?.is_some() {
+            return Ok(());
+        }
+        let default = Catalog::embedded_default();
+        if self.store.catalog_is_empty().await? {
+            for sku in &default.hardware {
+                self.store.upsert_hardware(&hardware_row(sku)).await?;
+            }
+            for benchmark in &default.benchmarks {
+                self.store
+                    .upsert_benchmark(&benchmark_row(benchmark))
+                    .await?;
+            }
+            for api in &default.apis {
+                self.store.upsert_api_offer(&api_offer_row(api)).await?;
+            }
+            tracing::info!(version = %default.version, "seeded the default catalog");
+        }
+        self.store
+            .set_meta(SEEDED_FROM_KEY, &default.version)
+            .await?;
+        Ok(())
+    }
+
+    /// Returns the catalog as stored: hardware, benchmarks and API offers from the database;
+    /// models, quantizations and cost defaults from the embedded default.
+    pub async fn catalog(&self) -> Result<Arc<Catalog>, ServiceError> {
+        loop {
+            let version = self.store.catalog_version().await?.to_string();
+            if let Some(cached) = self.lock().catalog.clone()
+                && cached.version == version
+            {
+                return Ok(cached);
+            }
+            let hardware = self.store.list_hardware().await?;
+            let benchmarks = self.store.list_benchmarks().await?;
+            let apis = self.store.list_api_offers().await?;
+            // A write between the reads would mix two versions; read again if one happened.
+            if self.store.catalog_version().await?.to_string() != version {
+                continue;
+            }
+            let mut catalog = Catalog::embedded_default();
+            catalog.version = version;
+            catalog.hardware = hardware
+                .into_iter()
+                .map(hardware_from_row)
+                .collect::<Result<_, _>>()?;
+            catalog.benchmarks = benchmarks
+                .into_iter()
+                .map(benchmark_from_row)
+                .collect::<Result<_, _>>()?;
+            catalog.apis = apis
+                .into_iter()
+                .map(api_offer_from_row)
+                .collect::<Result<_, _>>()?;
+            catalog.validate().map_err(PlanError::from)?;
+            let catalog = Arc::new(catalog);
+            self.lock().catalog = Some(catalog.clone());
+            return Ok(catalog);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Caches> {
+        self.caches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Returns the throughput model the next plan uses, built from the catalog's benchmarks
+    /// and the stored observations.
+    pub async fn throughput(&self) -> Result<Arc<ThroughputView>, ServiceError> {
+        let catalog = self.catalog().await?;
+        if let Some((version, built, view)) = &self.lock().throughput
+            && *version == catalog.version
+            && built.elapsed() < THROUGHPUT_MODEL_TTL
+        {
+            return Ok(view.clone());
+        }
+        let observations = self
+            .store
+            .list_observations(&ObservationFilter::default())
+            .await?;
+        let view = Arc::new(build_throughput_view(&catalog, &observations));
+        self.lock().throughput = Some((catalog.version.clone(), Instant::now(), view.clone()));
+        Ok(view)
+    }
+
+    /// Solves the request against the current catalog and throughput model, stores the plan
+    /// with its request, and returns it.
+    pub async fn propose(&self, request: PlanRequest) -> Result<StoredPlan, ServiceError> {
+        let catalog = self.catalog().await?;
+        let throughput = self.throughput().await?;
+        let settings = self.settings.solve;
+        let solve_request = request.clone();
+        let started = Instant::now();
+        let solved = tokio::task::spawn_blocking(move || {
+            propose_with(&catalog, &throughput.model, &solve_request, settings)
+        })
+        .await
+        .map_err(|error| PlanError::Solver(format!("solver task failed: {error}")))?;
+        self.metrics.observe_solve(started.elapsed());
+        let plan = solved?;
+        let created_at_unix_ms = now_unix_ms();
+        let stored = StoredPlan {
+            id: new_plan_id(created_at_unix_ms),
+            created_at_unix_ms,
+            plan,
+        };
+        let request_json = serde_json::to_string(&StoredRequest { request })
+            .map_err(|error| PlanError::Solver(format!("request not serializable: {error}")))?;
+        let plan_json = serde_json::to_string(&stored.plan)
+            .map_err(|error| PlanError::Solver(format!("plan not serializable: {error}")))?;
+        self.store
+            .insert_plan(&PlanRow {
+                id: stored.id.clone(),
+                created_at_unix_ms,
+                catalog_version: stored.plan.catalog_version.clone(),
+                throughput_version: stored.plan.throughput_version.clone(),
+                request_json,
+                plan_json,
+                total_usd: stored.plan.cost.total_usd,
+            })
+            .await?;
+        self.metrics.plan_stored();
+        tracing::info!(
+            plan = %stored.id,
+            total_usd = stored.plan.cost.total_usd,
+            pools = stored.plan.pools.len(),
+            "plan stored"
+        );
+        Ok(stored)
+    }
+
+    /// Returns a stored plan.
+    pub async fn get_plan(&self, id: &str) -> Result<StoredPlan, ServiceError> {
+        let row = self.plan_row(id).await?;
+        let plan = serde_json::from_str(&row.plan_json).map_err(|error| ServiceError::Corrupt {
+            what: "plan",
+            id: id.to_string(),
+            reason: error.to_string(),
+        })?;
+        Ok(StoredPlan {
+            id: row.id,
+            created_at_unix_ms: row.created_at_unix_ms,
+            plan,
+        })
+    }
+
+    async fn plan_row(&self, id: &str) -> Result<PlanRow, ServiceError> {
+        if id.trim().is_empty() {
+            return Err(ServiceError::invalid("id", "must not be empty"));
+        }
+        self.store
+            .get_plan(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "plan",
+                id: id.to_string(),
+            })
+    }
+
+    /// Returns the request a stored plan was made from.
+    pub async fn plan_request(&self, id: &str) -> Result<PlanRequest, ServiceError> {
+        let row = self.plan_row(id).await?;
+        let stored: StoredRequest =
+            serde_json::from_str(&row.request_json).map_err(|error| ServiceError::Corrupt {
+                what: "plan request",
+                id: id.to_string(),
+                reason: error.to_string(),
+            })?;
+        Ok(stored.request)
+    }
+
+    /// Solves a stored plan's request again against today's catalog and throughput model.
+    pub async fn rerun_plan(&self, id: &str) -> Result<StoredPlan, ServiceError> {
+        let request = self.plan_request(id).await?;
+        self.propose(request).await
+    }
+
+    /// Lists stored plans, newest first. `page_size` 0 means [`DEFAULT_PAGE_SIZE`]; larger
+    /// than [`MAX_PAGE_SIZE`] is capped.
+    pub async fn list_plans(
+        &self,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<PlanPage, ServiceError> {
+        let limit = match page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let cursor = if page_token.is_empty() {
+            None
+        } else {
+            Some(parse_page_token(page_token)?)
+        };
+        // One row more than asked tells whether another page exists.
+        let mut plans = self.store.list_plans(limit + 1, cursor.as_ref()).await?;
+        let next_page_token = if plans.len() > limit as usize {
+            plans.truncate(limit as usize);
+            plans
+                .last()
+                .map(|last| format!("{}:{}", last.created_at_unix_ms, last.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(PlanPage {
+            plans,
+            next_page_token,
+        })
+    }
+
+    /// Inserts or replaces a hardware SKU; returns the new catalog version.
+    pub async fn upsert_hardware(&self, sku: HardwareSku) -> Result<String, ServiceError> {
+        let mut candidate = (*self.catalog().await?).clone();
+        match candidate.hardware.iter_mut().find(|h| h.id == sku.id) {
+            Some(existing) => *existing = sku.clone(),
+            None => candidate.hardware.push(sku.clone()),
+        }
+        check_edit(&candidate, "hardware")?;
+        let version = self.store.upsert_hardware(&hardware_row(&sku)).await?;
+        Ok(version.to_string())
+    }
+
+    /// Deletes a hardware SKU and its benchmarks; returns the new catalog version.
+    pub async fn delete_hardware(&self, id: &str) -> Result<String, ServiceError> {
+        if id.trim().is_empty() {
+            return Err(ServiceError::invalid("id", "must not be empty"));
+        }
+        Ok(self.store.delete_hardware(id).await?.to_string())
+    }
+
+    /// Inserts or replaces a benchmark; returns the new catalog version.
+    pub async fn upsert_benchmark(&self, benchmark: Benchmark) -> Result<String, ServiceError> {
+        let mut candidate = (*self.catalog().await?).clone();
+        let same = |b: &Benchmark| {
+            b.sku == benchmark.sku
+                && b.model == benchmark.model
+                && b.quant == benchmark.quant
+                && b.concurrency == benchmark.concurrency
+        };
+        match candidate.benchmarks.iter_mut().find(|b| same(b)) {
+            Some(existing) => *existing = benchmark.clone(),
+            None => candidate.benchmarks.push(benchmark.clone()),
+        }
+        check_edit(&candidate, "benchmark")?;
+        let version = self
+            .store
+            .upsert_benchmark(&benchmark_row(&benchmark))
+            .await?;
+        Ok(version.to_string())
+    }
+
+    /// Deletes a benchmark; returns the new catalog version.
+    pub async fn delete_benchmark(&self, key: BenchmarkKey) -> Result<String, ServiceError> {
+        Ok(self.store.delete_benchmark(&key).await?.to_string())
+    }
+
+    /// Inserts or replaces an API offer; returns the new catalog version.
+    pub async fn upsert_api_offer(&self, offer: ApiOffer) -> Result<String, ServiceError> {
+        let mut candidate = (*self.catalog().await?).clone();
+        match candidate.apis.iter_mut().find(|a| a.id == offer.id) {
+            Some(existing) => *existing = offer.clone(),
+            None => candidate.apis.push(offer.clone()),
+        }
+        check_edit(&candidate, "api_offer")?;
+        let version = self.store.upsert_api_offer(&api_offer_row(&offer)).await?;
+        Ok(version.to_string())
+    }
+
+    /// Deletes an API offer; returns the new catalog version.
+    pub async fn delete_api_offer(&self, id: &str) -> Result<String, ServiceError> {
+        if id.trim().is_empty() {
+            return Err(ServiceError::invalid("id", "must not be empty"));
+        }
+        Ok(self.store.delete_api_offer(id).await?.to_string())
+    }
+
+    /// Registers a node (or updates its SKU and labels); returns it and its acked-through seq.
+    pub async fn register_node(
+        &self,
+        node_id: &str,
+        sku: &str,
+        labels_json: &str,
+    ) -> Result<(NodeRow, u64), ServiceError> {
+        if node_id.trim().is_empty() {
+            return Err(ServiceError::invalid("node_id", "must not be empty"));
+        }
+        if sku.trim().is_empty() {
+            return Err(ServiceError::invalid("sku", "must not be empty"));
+        }
+        let node = self
+            .store
+            .register_node(node_id, sku, labels_json, now_unix_ms())
+            .await?;
+        let _guard = self.ingest_lock.lock().await;
+        let acked = self.advance_acked_through(node_id).await?;
+        Ok((node, acked))
+    }
+
+    /// Stores a batch of observations idempotently by (node, seq) and returns one ack per node
+    /// in the batch, in order of first appearance.
+    pub async fn ingest(&self, rows: Vec<ObservationRow>) -> Result<Vec<IngestAck>, ServiceError> {
+        let _guard = self.ingest_lock.lock().await;
+        let inserted_total = self.store.insert_observations(&rows).await?;
+        let mut acks: Vec<IngestAck> = Vec::new();
+        for row in &rows {
+            if !acks.iter().any(|a| a.node_id == row.node_id) {
+                acks.push(IngestAck {
+                    node_id: row.node_id.clone(),
+                    acked_through_seq: 0,
+                    acked_seqs: Vec::new(),
+                    inserted: 0,
+                });
+            }
+        }
+        for ack in &mut acks {
+            ack.acked_through_seq = self.advance_acked_through(&ack.node_id).await?;
+            let mut beyond: Vec<u64> = rows
+                .iter()
+                .filter(|r| r.node_id == ack.node_id && r.seq > ack.acked_through_seq)
+                .map(|r| r.seq)
+                .collect();
+            beyond.sort_unstable();
+            beyond.dedup();
+            ack.acked_seqs = beyond;
+        }
+        // The store counts new rows per batch, not per node; attribute them when there is one node.
+        if let [only] = acks.as_mut_slice() {
+            only.inserted = inserted_total;
+        }
+        self.metrics
+            .observations_ingested(inserted_total, rows.len() as u64 - inserted_total);
+        if inserted_total > 0 {
+            self.lock().throughput = None;
+        }
+        Ok(acks)
+    }
+
+    /// Moves a node's acked-through seq forward over every contiguous stored seq.
+    async fn advance_acked_through(&self, node_id: &str) -> Result<u64, ServiceError> {
+        let known = self.lock().acked_through.get(node_id).copied().unwrap_or(0);
+        let through = self.store.contiguous_seq_through(node_id, known).await?;
+        self.lock()
+            .acked_through
+            .insert(node_id.to_string(), through);
+        Ok(through)
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping().await?)
+    }
+}
+
+fn check_edit(candidate: &Catalog, record: &str) -> Result<(), ServiceError> {
+    candidate.validate().map_err(|error| {
+        let field = match &error {
+            crate::catalog::CatalogError::InvalidField { field, .. } => {
+                format!("{record}.{field}")
+            }
+            crate::catalog::CatalogError::UnknownReference { target, .. } => {
+                format!("{record}.{target}")
+            }
+            _ => record.to_string(),
+        };
+        ServiceError::Invalid {
+            field,
+            reason: error.to_string(),
+        }
+    })
+}
+
+fn parse_page_token(token: &str) -> Result<PlanCursor, ServiceError> {
+    let bad = || {
+        ServiceError::invalid(
+            "page_token",
+            format!("{token:?} is not a token this server issued"),
+        )
+    };
+    let (created, id) = token.split_once(':').ok_or_else(bad)?;
+    let created_at_unix_ms = created.parse().map_err(|_| bad())?;
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok(PlanCursor {
+        created_at_unix_ms,
+        id: id.to_string(),
+    })
+}
+
+/// Builds the throughput model from the catalog and the stored observations, and lists the
+/// observed configurations the catalog cannot place.
+fn build_throughput_view(catalog: &Catalog, observations: &[ObservationRow]) -> ThroughputView {
+    let model = ThroughputModel::from_catalog(catalog);
+    let mut groups: Vec<(UnmatchedGroup, Vec<&str>)> = Vec::new();
+    for row in observations {
+        let reason = if catalog.sku(&row.sku).is_none() {
+            format!("sku {:?} is not in the catalog", row.sku)
+        } else if catalog.model(&row.model).is_none() {
+            format!("model {:?} is not in the catalog", row.model)
+        } else if catalog.quant(&row.quant).is_none() {
+            format!("quant {:?} is not in the catalog", row.quant)
+        } else {
+            continue;
+        };
+        let key = (&row.sku, &row.model, &row.quant, row.concurrency);
+        match groups
+            .iter_mut()
+            .find(|(g, _)| (&g.sku, &g.model, &g.quant, g.concurrency) == key)
+        {
+            Some((group, nodes)) => {
+                group.windows += 1;
+                if !nodes.contains(&row.node_id.as_str()) {
+                    nodes.push(&row.node_id);
+                }
+            }
+            None => groups.push((
+                UnmatchedGroup {
+                    sku: row.sku.clone(),
+                    model: row.model.clone(),
+                    quant: row.quant.clone(),
+                    concurrency: row.concurrency,
+                    windows: 1,
+                    nodes: 0,
+                    reason,
+                },
+                vec![row.node_id.as_str()],
+            )),
+        }
+    }
+    let unmatched = groups
+        .into_iter()
+        .map(|(mut group, nodes)| {
+            group.nodes = u32::try_from(nodes.len()).unwrap_or(u32::MAX);
+            group
+        })
+        .collect();
+    ThroughputView { model, unmatched }
+}
+
+fn provenance_json(provenance: &Provenance) -> String {
+    serde_json::to_string(provenance).unwrap_or_else(|_| "{}".to_string())
+}
+
+fn provenance_from_json(
+    what: &'static str,
+    id: &str,
+    json: &str,
+) -> Result<Provenance, ServiceError> {
+    serde_json::from_str(json).map_err(|error| ServiceError::Corrupt {
+        what,
+        id: id.to_string(),
+        reason: format!("provenance: {error}"),
+    })
+}
+
+/// Returns the stored form of a hardware SKU.
+pub fn hardware_row(sku: &HardwareSku) -> HardwareRow {
+    HardwareRow {
+        id: sku.id.clone(),
+        name: sku.name.clone(),
+        accelerators: sku.accelerators,
+        memory_per_device_gb: sku.memory_per_device_gb,
+        unified_memory: sku.unified_memory,
+        price_usd: sku.price_usd,
+        power_full_w: sku.power_full_w,
+        power_idle_w: sku.power_idle_w,
+        backend: sku.backend.clone(),
+        provenance_json: provenance_json(&sku.provenance),
+    }
+}
+
+fn hardware_from_row(row: HardwareRow) -> Result<HardwareSku, ServiceError> {
+    let provenance = provenance_from_json("hardware sku", &row.id, &row.provenance_json)?;
+    Ok(HardwareSku {
+        id: row.id,
+        name: row.name,
+        accelerators: row.accelerators,
+        memory_per_device_gb: row.memory_per_device_gb,
+        unified_memory: row.unified_memory,
+        price_usd: row.price_usd,
+        power_full_w: row.power_full_w,
+        power_idle_w: row.power_idle_w,
+        backend: row.backend,
+        provenance,
+    })
+}
+
+/// Returns the stored form of a benchmark.
+pub fn benchmark_row(benchmark: &Benchmark) -> BenchmarkRow {
+    BenchmarkRow {
+        sku: benchmark.sku.clone(),
+        model: benchmark.model.clone(),
+        quant: benchmark.quant.clone(),
+        concurrency: benchmark.concurrency,
+        devices_used: benchmark.devices_used,
+        vram_used_gb: benchmark.vram_used_gb,
+        decode_tok_s: benchmark.decode_tok_s,
+        prefill_tok_s: benchmark.prefill_tok_s,
+        power_w: benchmark.power_w,
+        offload: benchmark.offload,
+        provenance_json: provenance_json(&benchmark.provenance),
+    }
+}
+
+fn benchmark_from_row(row: BenchmarkRow) -> Result<Benchmark, ServiceError> {
+    let id = format!(
+        "{}/{}/{}/{}",
+        row.sku, row.model, row.quant, row.concurrency
+    );
+    let provenance = provenance_from_json("benchmark", &id, &row.provenance_json)?;
+    Ok(Benchmark {
+        sku: row.sku,
+        model: row.model,
+        quant: row.quant,
+        concurrency: row.concurrency,
+        devices_used: row.devices_used,
+        vram_used_gb: row.vram_used_gb,
+        decode_tok_s: row.decode_tok_s,
+        prefill_tok_s: row.prefill_tok_s,
+        power_w: row.power_w,
+        offload: row.offload,
+        provenance,
+    })
+}
+
+/// Returns the stored form of an API offer.
+pub fn api_offer_row(offer: &ApiOffer) -> ApiOfferRow {
+    ApiOfferRow {
+        id: offer.id.clone(),
+        name: offer.name.clone(),
+        model: offer.model.clone(),
+        input_usd_per_million: offer.input_usd_per_million,
+        output_usd_per_million: offer.output_usd_per_million,
+        ttft_p50_ms: offer.ttft_p50_ms,
+        ttft_p95_ms: offer.ttft_p95_ms,
+        provenance_json: provenance_json(&offer.provenance),
+    }
+}
+
+fn api_offer_from_row(row: ApiOfferRow) -> Result<ApiOffer, ServiceError> {
+    let provenance = provenance_from_json("api offer", &row.id, &row.provenance_json)?;
+    Ok(ApiOffer {
+        id: row.id,
+        name: row.name,
+        model: row.model,
+        input_usd_per_million: row.input_usd_per_million,
+        output_usd_per_million: row.output_usd_per_million,
+        ttft_p50_ms: row.ttft_p50_ms,
+        ttft_p95_ms: row.ttft_p95_ms,
+        provenance,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_garbage() {
+        let cursor = parse_page_token("1700000000000:0018bcfe568-00ab12").unwrap();
+        assert_eq!(cursor.created_at_unix_ms, 1_700_000_000_000);
+        assert_eq!(cursor.id, "0018bcfe568-00ab12");
+        for bad in ["", "abc", "12:", "x:y"] {
+            let error = parse_page_token(bad).unwrap_err();
+            assert!(error.to_string().contains("page_token"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn plan_ids_sort_by_creation_time() {
+        let a = new_plan_id(1_700_000_000_000);
+        let b = new_plan_id(1_700_000_000_001);
+        assert!(a < b, "{a} < {b}");
+        assert_eq!(a.len(), 18);
+    }
+
+    #[test]
+    fn catalog_rows_round_trip() {
+        let catalog = Catalog::embedded_default();
+        for sku in &catalog.hardware {
+            assert_eq!(&hardware_from_row(hardware_row(sku)).unwrap(), sku);
+        }
+        for benchmark in &catalog.benchmarks {
+            assert_eq!(
+                &benchmark_from_row(benchmark_row(benchmark)).unwrap(),
+                benchmark
+            );
+        }
+        for api in &catalog.apis {
+            assert_eq!(&api_offer_from_row(api_offer_row(api)).unwrap(), api);
+        }
+    }
+}

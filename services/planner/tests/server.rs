@@ -1,0 +1,795 @@
+//! The planner server end to end: started on 127.0.0.1:0, every RPC through a real tonic
+//! client, health and reflection clients, `/metrics`, and a restart on the same database.
+//! SQLite always; PostgreSQL as well when `FLEET_TEST_DATABASE_URL` is set (CI sets it).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fleet_planner::server::{ServeOptions, serve};
+use fleet_proto::v1 as pb;
+use fleet_proto::v1::planner_service_client::PlannerServiceClient;
+use fleet_proto::v1::telemetry_service_client::TelemetryServiceClient;
+use fleet_store::Store;
+use sqlx::postgres::PgConnectOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::Code;
+use tonic::transport::Channel;
+
+struct Running {
+    grpc: SocketAddr,
+    metrics: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    async fn start(store: Store) -> Running {
+        let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc = grpc_listener.local_addr().unwrap();
+        let metrics = metrics_listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = ServeOptions {
+            readiness_interval: Duration::from_millis(100),
+            ..ServeOptions::default()
+        };
+        let task = tokio::spawn(serve(
+            grpc_listener,
+            Some(metrics_listener),
+            store,
+            options,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Running {
+            grpc,
+            metrics,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn channel(&self) -> Channel {
+        let endpoint = format!("http://{}", self.grpc);
+        for _ in 0..100 {
+            if let Ok(channel) = Channel::from_shared(endpoint.clone())
+                .unwrap()
+                .connect()
+                .await
+            {
+                return channel;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("server at {endpoint} never accepted a connection");
+    }
+
+    async fn planner(&self) -> PlannerServiceClient<Channel> {
+        PlannerServiceClient::new(self.channel().await)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server stops within 10 s of the shutdown signal")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn workload(name: &str, monthly_tokens: u64) -> pb::Workload {
+    pb::Workload {
+        name: name.to_string(),
+        monthly_tokens,
+        ..Default::default()
+    }
+}
+
+fn propose_request(monthly_tokens: u64) -> pb::ProposeRequest {
+    pb::ProposeRequest {
+        workloads: vec![workload("chat", monthly_tokens)],
+        ..Default::default()
+    }
+}
+
+async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
+    let url = format!("sqlite:{}", dir.path().join("planner.db").display());
+    Store::connect(&url).await.unwrap()
+}
+
+fn postgres_url() -> Option<String> {
+    match std::env::var("FLEET_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("skipping the PostgreSQL variant: FLEET_TEST_DATABASE_URL is not set");
+            None
+        }
+    }
+}
+
+/// A fresh schema of the PostgreSQL test database, dropped by [`drop_schema`].
+async fn postgres_schema(url: &str) -> (String, PgConnectOptions) {
+    use std::str::FromStr;
+    let schema = format!("planner_{}_{:08x}", std::process::id(), fastrand_u32());
+    let admin = sqlx::PgPool::connect(url)
+        .await
+        .expect("FLEET_TEST_DATABASE_URL is set but PostgreSQL is unreachable");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let options = PgConnectOptions::from_str(url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    (schema, options)
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    let admin = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+fn fastrand_u32() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    nanos ^ (std::process::id().rotate_left(16))
+}
+
+fn assert_invalid(status: tonic::Status, field: &str) {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains(field),
+        "message {:?} should name {field}",
+        status.message()
+    );
+}
+
+async fn http_get(address: SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+async fn wait_ready(channel: Channel) {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    for _ in 0..200 {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "readiness".to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        if status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("readiness never became SERVING");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_planner_rpc_through_a_real_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(sqlite_store(&dir).await).await;
+    wait_ready(server.channel().await).await;
+    let mut client = server.planner().await;
+
+    // Propose, then GetPlan returns exactly what Propose returned.
+    let proposed = client
+        .propose(propose_request(1_500_000_000))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    assert!(!proposed.id.is_empty());
+    assert_eq!(proposed.workloads.len(), 1);
+    let fetched = client
+        .get_plan(pb::GetPlanRequest {
+            id: proposed.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    assert_eq!(fetched, proposed);
+    let total = proposed.cost.as_ref().unwrap().total_usd;
+    // 1.5B tokens at 75 % input: 1,125 M × $0.0265 + 375 M × $0.0795 = $59.625 on the API.
+    assert!((total - 59.625).abs() < 1e-9, "total {total}");
+
+    // Unknown plan: NOT_FOUND; empty id: INVALID_ARGUMENT.
+    let missing = client
+        .get_plan(pb::GetPlanRequest {
+            id: "no-such-plan".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    assert_invalid(
+        client
+            .get_plan(pb::GetPlanRequest { id: String::new() })
+            .await
+            .unwrap_err(),
+        "id",
+    );
+
+    // Bad requests name the field.
+    let mut bad = propose_request(1_000);
+    bad.workloads[0].input_share = Some(1.5);
+    assert_invalid(
+        client.propose(bad).await.unwrap_err(),
+        "workloads[0].input_share",
+    );
+    assert_invalid(
+        client
+            .propose(pb::ProposeRequest::default())
+            .await
+            .unwrap_err(),
+        "workloads",
+    );
+    let mut bad = propose_request(1_000);
+    bad.workloads[0].ttft_p95_ms = f64::NAN;
+    assert_invalid(
+        client.propose(bad).await.unwrap_err(),
+        "workloads[0].ttft_p95_ms",
+    );
+    let mut bad = propose_request(1_000);
+    bad.workloads[0].min_quant = "Q9_Z".into();
+    assert_invalid(
+        client.propose(bad).await.unwrap_err(),
+        "workloads[0].min_quant",
+    );
+    // An SLO nothing meets: FAILED_PRECONDITION with the reason.
+    let mut impossible = propose_request(1_000_000_000);
+    impossible.workloads[0].local_only = true;
+    impossible.workloads[0].ttft_p95_ms = 1.0;
+    let status = client.propose(impossible).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("infeasible"),
+        "{}",
+        status.message()
+    );
+
+    // RerunPlan stores a new plan from the old request.
+    let rerun = client
+        .rerun_plan(pb::RerunPlanRequest {
+            id: proposed.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rerun.previous_id, proposed.id);
+    let rerun_plan = rerun.plan.unwrap();
+    assert_ne!(rerun_plan.id, proposed.id);
+    assert_eq!(rerun_plan.workloads, proposed.workloads);
+
+    // ListPlans: newest first, paged.
+    client
+        .propose(propose_request(2_000_000_000))
+        .await
+        .unwrap();
+    let first = client
+        .list_plans(pb::ListPlansRequest {
+            page_size: 2,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.plans.len(), 2);
+    assert!(!first.next_page_token.is_empty());
+    assert!(first.plans[0].created_at_unix_ms >= first.plans[1].created_at_unix_ms);
+    let second = client
+        .list_plans(pb::ListPlansRequest {
+            page_size: 2,
+            page_token: first.next_page_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.plans.len(), 1);
+    assert!(second.next_page_token.is_empty());
+    assert_eq!(second.plans[0].id, proposed.id);
+    assert_invalid(
+        client
+            .list_plans(pb::ListPlansRequest {
+                page_size: 2,
+                page_token: "garbage".into(),
+            })
+            .await
+            .unwrap_err(),
+        "page_token",
+    );
+
+    // GetSchedule: routing weights for one hour; an hour outside the day is named.
+    let schedule = client
+        .get_schedule(pb::GetScheduleRequest {
+            plan_id: proposed.id.clone(),
+            hour: 9,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(schedule.routes.len(), 1);
+    let route = &schedule.routes[0];
+    let weights: f64 = route.local_weights.iter().sum::<f64>() + route.api_weight;
+    assert!((weights - 1.0).abs() < 1e-9, "weights sum to {weights}");
+    assert_invalid(
+        client
+            .get_schedule(pb::GetScheduleRequest {
+                plan_id: proposed.id.clone(),
+                hour: 1_000,
+            })
+            .await
+            .unwrap_err(),
+        "hour",
+    );
+
+    // Hardware: list, upsert (new and bad), delete, delete again.
+    let hardware = client
+        .list_hardware(pb::ListHardwareRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(hardware.hardware.len(), 5);
+    let mut sku = hardware
+        .hardware
+        .iter()
+        .find(|h| h.id == "rtx-5090")
+        .unwrap()
+        .clone();
+    sku.id = "rtx-5090-cheap".into();
+    sku.price_usd = 3_900.0;
+    let upserted = client
+        .upsert_hardware(pb::UpsertHardwareRequest {
+            hardware: Some(sku.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(upserted.catalog_version, hardware.catalog_version);
+    let mut bad_sku = sku.clone();
+    bad_sku.price_usd = -1.0;
+    assert_invalid(
+        client
+            .upsert_hardware(pb::UpsertHardwareRequest {
+                hardware: Some(bad_sku),
+            })
+            .await
+            .unwrap_err(),
+        "hardware.price_usd",
+    );
+    assert_invalid(
+        client
+            .upsert_hardware(pb::UpsertHardwareRequest { hardware: None })
+            .await
+            .unwrap_err(),
+        "hardware",
+    );
+
+    // Benchmarks: a benchmark of the new SKU, one of an unknown SKU (rejected), filters.
+    let benchmarks = client
+        .list_benchmarks(pb::ListBenchmarksRequest {
+            sku: "rtx-5090".into(),
+            model: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!benchmarks.benchmarks.is_empty());
+    assert!(benchmarks.benchmarks.iter().all(|b| b.sku == "rtx-5090"));
+    let mut benchmark = benchmarks.benchmarks[0].clone();
+    benchmark.sku = "rtx-5090-cheap".into();
+    client
+        .upsert_benchmark(pb::UpsertBenchmarkRequest {
+            benchmark: Some(benchmark.clone()),
+        })
+        .await
+        .unwrap();
+    let mut orphan = benchmark.clone();
+    orphan.sku = "no-such-sku".into();
+    assert_invalid(
+        client
+            .upsert_benchmark(pb::UpsertBenchmarkRequest {
+                benchmark: Some(orphan),
+            })
+            .await
+            .unwrap_err(),
+        "benchmark",
+    );
+    client
+        .delete_benchmark(pb::DeleteBenchmarkRequest {
+            sku: benchmark.sku.clone(),
+            model: benchmark.model.clone(),
+            quant: benchmark.quant.clone(),
+            concurrency: benchmark.concurrency,
+        })
+        .await
+        .unwrap();
+    let again = client
+        .delete_benchmark(pb::DeleteBenchmarkRequest {
+            sku: benchmark.sku.clone(),
+            model: benchmark.model.clone(),
+            quant: benchmark.quant.clone(),
+            concurrency: benchmark.concurrency,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::NotFound);
+    client
+        .delete_hardware(pb::DeleteHardwareRequest {
+            id: "rtx-5090-cheap".into(),
+        })
+        .await
+        .unwrap();
+    let gone = client
+        .delete_hardware(pb::DeleteHardwareRequest {
+            id: "rtx-5090-cheap".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+
+    // API offers: a cheaper offer changes the all-API plan's cost.
+    let offers = client
+        .list_api_offers(pb::ListApiOffersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(offers.api_offers.len(), 1);
+    let mut offer = offers.api_offers[0].clone();
+    offer.input_usd_per_million /= 2.0;
+    offer.output_usd_per_million /= 2.0;
+    client
+        .upsert_api_offer(pb::UpsertApiOfferRequest {
+            api_offer: Some(offer.clone()),
+        })
+        .await
+        .unwrap();
+    let cheaper = client
+        .propose(propose_request(1_500_000_000))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    assert!((cheaper.cost.unwrap().total_usd - 59.625 / 2.0).abs() < 1e-9);
+    let mut bad_offer = offer.clone();
+    bad_offer.model = "unknown-model".into();
+    assert_invalid(
+        client
+            .upsert_api_offer(pb::UpsertApiOfferRequest {
+                api_offer: Some(bad_offer),
+            })
+            .await
+            .unwrap_err(),
+        "api_offer",
+    );
+    let extra = pb::ApiOffer {
+        id: "extra".into(),
+        ..offer.clone()
+    };
+    client
+        .upsert_api_offer(pb::UpsertApiOfferRequest {
+            api_offer: Some(extra),
+        })
+        .await
+        .unwrap();
+    client
+        .delete_api_offer(pb::DeleteApiOfferRequest { id: "extra".into() })
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .delete_api_offer(pb::DeleteApiOfferRequest { id: "extra".into() })
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+
+    // Throughput model: the catalog priors.
+    let model = client
+        .get_throughput_model(pb::GetThroughputModelRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!model.version.is_empty());
+    assert_eq!(model.points.len(), 9);
+    assert!(
+        model
+            .points
+            .iter()
+            .all(|p| p.source == pb::ThroughputSource::Catalog as i32)
+    );
+
+    // Metrics count what happened.
+    let metrics = http_get(server.metrics, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.0 200") || metrics.starts_with("HTTP/1.1 200"));
+    assert!(
+        metrics.contains(r#"fleet_planner_rpc_requests_total{method="Propose",code="Ok"} 3"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"fleet_planner_rpc_requests_total{method="GetPlan",code="NotFound"} 1"#)
+    );
+    assert!(metrics.contains("fleet_planner_plans_stored_total 4"));
+    assert!(metrics.contains("fleet_planner_solve_duration_seconds_count"));
+    assert!(metrics.contains("fleet_planner_ready 1"));
+
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_is_stored_once_and_acked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(sqlite_store(&dir).await).await;
+    let channel = server.channel().await;
+    let mut telemetry = TelemetryServiceClient::new(channel);
+    let registered = telemetry
+        .register_node(pb::RegisterNodeRequest {
+            node_id: "gpu-1".into(),
+            sku: "rtx-5090".into(),
+            labels: [("zone".to_string(), "a".to_string())].into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(registered.acked_through_seq, 0);
+    assert_invalid(
+        telemetry
+            .register_node(pb::RegisterNodeRequest::default())
+            .await
+            .unwrap_err(),
+        "node_id",
+    );
+
+    let observation = |seq: u64| pb::Observation {
+        node_id: "gpu-1".into(),
+        seq,
+        sku: "rtx-5090".into(),
+        model: "deepseek-v4-pro".into(),
+        quant: "Q4_K_M".into(),
+        worker_url: "http://127.0.0.1:8080".into(),
+        window_start_unix_ms: 1_000 * seq as i64,
+        window_end_unix_ms: 1_000 * seq as i64 + 10_000,
+        prompt_tokens: 4_000,
+        predicted_tokens: 300,
+        prompt_seconds: 1.0,
+        predicted_seconds: 12.0,
+        prefill_tok_s: 4_000.0,
+        decode_tok_s: 25.0,
+        aggregate_decode_tok_s: 30.0,
+        mean_concurrency: 1.2,
+        queue_depth: 0.0,
+        cache_hit_rate: 0.5,
+        power_w: Some(480.0),
+        kind: pb::ObservationKind::Passive as i32,
+        concurrency: 4,
+    };
+    // Batches 1..=3, then a resend of 2..=4 (only 4 is new), then 6 beyond a gap.
+    let batches = vec![
+        pb::ReportObservationsRequest {
+            observations: (1..=3).map(observation).collect(),
+        },
+        pb::ReportObservationsRequest {
+            observations: (2..=4).map(observation).collect(),
+        },
+        pb::ReportObservationsRequest {
+            observations: vec![observation(6)],
+        },
+    ];
+    let mut acks = telemetry
+        .report_observations(tokio_stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut received = Vec::new();
+    while let Some(ack) = acks.message().await.unwrap() {
+        received.push(ack);
+    }
+    assert_eq!(received.len(), 3);
+    assert_eq!(
+        (received[0].acked_through_seq, received[0].inserted),
+        (3, 3)
+    );
+    assert_eq!(
+        (received[1].acked_through_seq, received[1].inserted),
+        (4, 1)
+    );
+    assert_eq!(received[2].acked_through_seq, 4);
+    assert_eq!(received[2].acked_seqs, vec![6]);
+    assert_eq!(received[2].inserted, 1);
+
+    // Re-registering reports how far the node is acked.
+    let again = telemetry
+        .register_node(pb::RegisterNodeRequest {
+            node_id: "gpu-1".into(),
+            sku: "rtx-5090".into(),
+            labels: Default::default(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.acked_through_seq, 4);
+
+    // A bad observation ends the stream with INVALID_ARGUMENT naming it.
+    let mut bad = observation(7);
+    bad.decode_tok_s = f64::NAN;
+    let mut stream = telemetry
+        .report_observations(tokio_stream::iter(vec![pb::ReportObservationsRequest {
+            observations: vec![observation(5), bad],
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = stream.message().await.unwrap_err();
+    assert_invalid(status, "observations[1].decode_tok_s");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(sqlite_store(&dir).await).await;
+    let channel = server.channel().await;
+    wait_ready(channel.clone()).await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let liveness = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "liveness".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        liveness.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(channel.clone());
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("expected a service list, got {response:?}");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"fleet.v1.PlannerService"), "{names:?}");
+    assert!(names.contains(&"fleet.v1.TelemetryService"), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+
+    // v1alpha answers too.
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as AlphaClient;
+    let mut alpha = AlphaClient::new(channel);
+    let request = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            ),
+        ),
+    };
+    let mut responses = alpha
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(responses.message().await.unwrap().is_some());
+    server.stop().await;
+}
+
+/// Propose, stop, start again on the same database: the plan and a catalog edit survive.
+async fn restart_keeps_plans_and_catalog_edits(
+    connect: impl Fn() -> std::pin::Pin<Box<dyn Future<Output = Store>>>,
+) {
+    let server = Running::start(connect().await).await;
+    let mut client = server.planner().await;
+    let plan = client
+        .propose(propose_request(1_500_000_000))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    let mut sku = client
+        .list_hardware(pb::ListHardwareRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .hardware
+        .into_iter()
+        .find(|h| h.id == "rtx-pro-6000")
+        .unwrap();
+    sku.price_usd = 11_111.0;
+    client
+        .upsert_hardware(pb::UpsertHardwareRequest {
+            hardware: Some(sku),
+        })
+        .await
+        .unwrap();
+    client
+        .delete_hardware(pb::DeleteHardwareRequest {
+            id: "rx-7900-xtx".into(),
+        })
+        .await
+        .unwrap();
+    drop(client);
+    server.stop().await;
+
+    let server = Running::start(connect().await).await;
+    let mut client = server.planner().await;
+    let fetched = client
+        .get_plan(pb::GetPlanRequest {
+            id: plan.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    assert_eq!(fetched, plan);
+    let hardware = client
+        .list_hardware(pb::ListHardwareRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .hardware;
+    assert_eq!(hardware.len(), 4, "the deleted SKU is not seeded back");
+    let edited = hardware.iter().find(|h| h.id == "rtx-pro-6000").unwrap();
+    assert_eq!(edited.price_usd, 11_111.0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("planner.db").display());
+    restart_keeps_plans_and_catalog_edits(move || {
+        let url = url.clone();
+        Box::pin(async move { Store::connect(&url).await.unwrap() })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_on_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let (schema, options) = postgres_schema(&url).await;
+    restart_keeps_plans_and_catalog_edits(move || {
+        let options = options.clone();
+        Box::pin(async move { Store::connect_postgres(options).await.unwrap() })
+    })
+    .await;
+    drop_schema(&url, &schema).await;
+}
