@@ -10,6 +10,10 @@ use std::time::Instant;
 
 fn main() {
     let binary = env!("CARGO_BIN_EXE_planner-cli");
+    // The in-process planner's database, as a user's would be: created by the first run.
+    let dir = std::env::temp_dir().join(format!("planner-cli-wall-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let database_url = format!("sqlite:{}", dir.join("bench.db").display());
     for args in [
         &["propose", "--demand", "1.5B"][..],
         &[
@@ -28,6 +32,7 @@ fn main() {
                 let started = Instant::now();
                 let out = Command::new(binary)
                     .args(args)
+                    .env("PLANNER_DATABASE_URL", &database_url)
                     .output()
                     .expect("planner-cli runs");
                 assert!(out.status.success(), "{args:?} failed");

@@ -4,6 +4,7 @@
 //! Errors print one line on stderr and exit non-zero: 2 for bad input, 3 for an infeasible
 //! request, 1 for anything else.
 
+mod client;
 mod doc;
 mod render;
 
@@ -18,14 +19,35 @@ use fleet_planner::demand::{
     DEFAULT_PROMPT_TOKENS, FileFormat, FleetConstraints, PlanRequest, Workload,
     parse_workload_file,
 };
+use fleet_planner::grpc::{
+    api_offer_from_pb, benchmark_from_pb, hardware_from_pb, hardware_to_pb, plan_from_pb,
+    plan_request_to_pb,
+};
+use fleet_planner::service::PlannerSettings;
 use fleet_planner::units::{TokenCount, parse_duration_ms, parse_scaled_decimal};
-use fleet_planner::{PlanError, SolveSettings, ThroughputModel, propose_with};
+use fleet_planner::{PlanError, SolveSettings};
+use fleet_proto::v1 as pb;
+
+use crate::client::Client;
 
 /// Plans local LLM inference fleets against a hosted API: which hardware to own, how many of
 /// each, and how much traffic to spill over.
 #[derive(Debug, Parser)]
 #[command(name = "planner-cli", version, about, long_about = None)]
 struct Cli {
+    /// Planner gRPC endpoint, e.g. http://fleet-planner:50051 [default: run the planner in
+    /// this process on its own database]
+    #[arg(long, global = true, env = "PLANNER_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Database of the in-process planner (without --endpoint): sqlite:PATH or
+    /// postgres://USER@HOST/DB [default: fleetplan/fleetplan.db in the user's data directory]
+    #[arg(
+        long,
+        global = true,
+        env = "PLANNER_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,6 +58,118 @@ enum Command {
     Propose(ProposeArgs),
     /// Prints cost per million tokens and break-even against the API for each hardware SKU.
     Breakeven(BreakevenArgs),
+    /// Lists, shows, re-runs and compares stored plans.
+    #[command(subcommand)]
+    Plans(PlansCommand),
+    /// Lists, adds and removes hardware SKUs in the planner's catalog.
+    #[command(subcommand)]
+    Hardware(HardwareCommand),
+    /// Shows the throughput model the next plan uses: catalog priors and measured points.
+    Throughput(ThroughputArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PlansCommand {
+    /// Lists stored plans, newest first.
+    List {
+        /// Most plans to list.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+        /// Continue after a previous listing (its "next page" token).
+        #[arg(long, default_value = "")]
+        page_token: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
+        output: Output,
+    },
+    /// Prints a stored plan exactly as it was proposed.
+    Show {
+        /// Plan id (from `plans list` or `propose`).
+        id: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
+        output: Output,
+    },
+    /// Solves a stored plan's request again against today's catalog and stores the result.
+    Rerun {
+        /// Plan id to re-run.
+        id: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
+        output: Output,
+    },
+    /// Shows what changed from plan A to plan B: pools, node counts and cost (+ added,
+    /// - removed, ~ changed).
+    Diff {
+        /// The older plan.
+        a: String,
+        /// The newer plan.
+        b: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HardwareCommand {
+    /// Lists the hardware SKUs in the catalog.
+    List {
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
+        output: Output,
+    },
+    /// Adds a hardware SKU, or replaces the one with its id.
+    Add(HardwareAddArgs),
+    /// Removes a hardware SKU and its benchmarks.
+    Remove {
+        /// SKU id.
+        id: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct HardwareAddArgs {
+    /// Stable id, e.g. rtx-5090.
+    #[arg(long)]
+    id: String,
+    /// Display name [default: the id].
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Accelerators in one node.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    accelerators: u32,
+    /// Memory per accelerator in GB.
+    #[arg(long, value_parser = parse_positive)]
+    memory_gb: f64,
+    /// Accelerator memory is shared with the CPU (Apple silicon).
+    #[arg(long)]
+    unified_memory: bool,
+    /// All-in price of one node, e.g. 4500 or 4.5k.
+    #[arg(long, value_parser = parse_budget)]
+    price: f64,
+    /// Sustained power at full load, W.
+    #[arg(long, value_parser = parse_positive)]
+    power_full_w: f64,
+    /// Power when idle, W.
+    #[arg(long, value_parser = parse_non_negative)]
+    power_idle_w: f64,
+    /// llama.cpp backend: cuda, metal or rocm.
+    #[arg(long, default_value = "cuda")]
+    backend: String,
+    /// Where the figures come from.
+    #[arg(long, default_value = "entered with planner-cli hardware add")]
+    source: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct ThroughputArgs {
+    /// Only this SKU.
+    #[arg(long, default_value = "")]
+    sku: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
+    output: Output,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -207,9 +341,11 @@ fn parse_sku_count(raw: &str) -> Result<(String, u32), String> {
 }
 
 /// An error for the user: one line and an exit code.
-struct Failure {
-    code: u8,
-    message: String,
+pub struct Failure {
+    /// Exit code: 2 bad input, 3 infeasible, 1 anything else.
+    pub code: u8,
+    /// The one line printed on stderr.
+    pub message: String,
 }
 
 impl From<PlanError> for Failure {
@@ -274,10 +410,130 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<String, Failure> {
-    let catalog = Catalog::embedded_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure {
+            code: 1,
+            message: format!("cannot start the runtime: {error}"),
+        })?;
+    runtime.block_on(run_async(cli))
+}
+
+async fn run_async(cli: Cli) -> Result<String, Failure> {
+    let mut settings = PlannerSettings::default();
+    if let Command::Propose(args) = &cli.command {
+        settings.solve = SolveSettings {
+            time_limit_s: Some(args.time_limit / 1_000.0),
+            mip_gap: None,
+        };
+    }
+    let mut client = Client::open(
+        cli.endpoint.as_deref(),
+        cli.database_url.as_deref(),
+        settings,
+    )
+    .await?;
     match cli.command {
-        Command::Propose(args) => propose(&catalog, args),
-        Command::Breakeven(args) => breakeven(&catalog, args),
+        Command::Propose(args) => propose(&mut client, args).await,
+        Command::Breakeven(args) => {
+            let catalog = remote_catalog(&mut client).await?;
+            breakeven(&catalog, args)
+        }
+        Command::Plans(command) => plans(&mut client, command).await,
+        Command::Hardware(command) => hardware(&mut client, command).await,
+        Command::Throughput(args) => throughput(&mut client, args).await,
+    }
+}
+
+/// Returns the planner's catalog: its hardware, benchmarks and API offers over the embedded
+/// models, quantizations and cost defaults.
+async fn remote_catalog(client: &mut Client) -> Result<Catalog, Failure> {
+    let hardware = rpc!(client, list_hardware, pb::ListHardwareRequest {})?;
+    let benchmarks = rpc!(
+        client,
+        list_benchmarks,
+        pb::ListBenchmarksRequest::default()
+    )?;
+    let apis = rpc!(client, list_api_offers, pb::ListApiOffersRequest {})?;
+    let bad = |status: tonic::Status| Failure {
+        code: 1,
+        message: format!(
+            "the planner sent an unreadable catalog: {}",
+            status.message()
+        ),
+    };
+    let mut catalog = Catalog::embedded_default();
+    catalog.version = hardware.catalog_version;
+    catalog.hardware = hardware
+        .hardware
+        .into_iter()
+        .map(hardware_from_pb)
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    catalog.benchmarks = benchmarks
+        .benchmarks
+        .into_iter()
+        .map(benchmark_from_pb)
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    catalog.apis = apis
+        .api_offers
+        .into_iter()
+        .map(api_offer_from_pb)
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    Ok(catalog)
+}
+
+/// A plan as the CLI prints it: the domain plan plus its record id and time.
+struct Printed {
+    id: String,
+    created_at_unix_ms: i64,
+    plan: fleet_planner::Plan,
+}
+
+fn printed_from_pb(plan: Option<pb::Plan>, redact: bool) -> Result<Printed, Failure> {
+    let plan = plan.ok_or_else(|| Failure {
+        code: 1,
+        message: "the planner answered without a plan".into(),
+    })?;
+    let mut domain = plan_from_pb(&plan).map_err(|message| Failure { code: 1, message })?;
+    let mut printed = Printed {
+        id: plan.id,
+        created_at_unix_ms: plan.created_at_unix_ms,
+        plan: domain.clone(),
+    };
+    if redact {
+        domain.solver.solve_ms = 0.0;
+        domain.solver.total_solve_ms = 0.0;
+        printed.plan = domain;
+        printed.id = "<plan-id>".into();
+        printed.created_at_unix_ms = 0;
+    }
+    Ok(printed)
+}
+
+fn render_plan(printed: &Printed, output: Output) -> String {
+    match output {
+        Output::Json => {
+            /// The plan's own fields, after its record id and time.
+            #[derive(serde::Serialize)]
+            struct PlanRecord<'a> {
+                id: &'a str,
+                created_at_unix_ms: i64,
+                #[serde(flatten)]
+                plan: &'a fleet_planner::Plan,
+            }
+            let record = PlanRecord {
+                id: &printed.id,
+                created_at_unix_ms: printed.created_at_unix_ms,
+                plan: &printed.plan,
+            };
+            serde_json::to_string_pretty(&record).expect("plans serialize to JSON") + "\n"
+        }
+        Output::Table => render::plan_doc(&printed.plan, &printed.id).to_text(),
+        Output::Markdown => render::plan_doc(&printed.plan, &printed.id).to_markdown(),
     }
 }
 
@@ -330,24 +586,202 @@ fn request_from_args(args: &ProposeArgs) -> Result<PlanRequest, Failure> {
     Ok(request)
 }
 
-fn propose(catalog: &Catalog, args: ProposeArgs) -> Result<String, Failure> {
+async fn propose(client: &mut Client, args: ProposeArgs) -> Result<String, Failure> {
     let request = request_from_args(&args)?;
-    let throughput = ThroughputModel::from_catalog(catalog);
-    let settings = SolveSettings {
-        time_limit_s: Some(args.time_limit / 1_000.0),
-        mip_gap: None,
-    };
-    let mut plan = propose_with(catalog, &throughput, &request, settings)?;
-    if args.redact_timings {
-        plan.solver.solve_ms = 0.0;
-        plan.solver.total_solve_ms = 0.0;
+    let response = rpc!(client, propose, plan_request_to_pb(&request))?;
+    let printed = printed_from_pb(response.plan, args.redact_timings)?;
+    Ok(render_plan(&printed, args.output))
+}
+
+async fn fetch_plan(client: &mut Client, id: &str) -> Result<Printed, Failure> {
+    let response = rpc!(client, get_plan, pb::GetPlanRequest { id: id.to_string() })?;
+    printed_from_pb(response.plan, false)
+}
+
+async fn plans(client: &mut Client, command: PlansCommand) -> Result<String, Failure> {
+    match command {
+        PlansCommand::List {
+            limit,
+            page_token,
+            output,
+        } => {
+            let page = rpc!(
+                client,
+                list_plans,
+                pb::ListPlansRequest {
+                    page_size: limit,
+                    page_token,
+                }
+            )?;
+            Ok(match output {
+                Output::Json => {
+                    let plans: Vec<_> = page
+                        .plans
+                        .iter()
+                        .map(|p| {
+                            serde_json::json!({
+                                "id": p.id,
+                                "created_at_unix_ms": p.created_at_unix_ms,
+                                "catalog_version": p.catalog_version,
+                                "total_usd": p.total_usd,
+                            })
+                        })
+                        .collect();
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "plans": plans,
+                        "next_page_token": page.next_page_token,
+                    }))
+                    .expect("listings serialize to JSON")
+                        + "\n"
+                }
+                Output::Table => render::plans_doc(&page).to_text(),
+                Output::Markdown => render::plans_doc(&page).to_markdown(),
+            })
+        }
+        PlansCommand::Show { id, output } => {
+            let printed = fetch_plan(client, &id).await?;
+            Ok(render_plan(&printed, output))
+        }
+        PlansCommand::Rerun { id, output } => {
+            let response = rpc!(client, rerun_plan, pb::RerunPlanRequest { id })?;
+            let printed = printed_from_pb(response.plan, false)?;
+            Ok(render_plan(&printed, output))
+        }
+        PlansCommand::Diff { a, b, output } => {
+            let old = fetch_plan(client, &a).await?;
+            let new = fetch_plan(client, &b).await?;
+            let diff = render::PlanDiff::between(&old.plan, &new.plan);
+            Ok(match output {
+                Output::Json => {
+                    serde_json::to_string_pretty(&diff).expect("diffs serialize to JSON") + "\n"
+                }
+                Output::Table => render::diff_doc(&a, &b, &diff).to_text(),
+                Output::Markdown => render::diff_doc(&a, &b, &diff).to_markdown(),
+            })
+        }
     }
+}
+
+async fn hardware(client: &mut Client, command: HardwareCommand) -> Result<String, Failure> {
+    match command {
+        HardwareCommand::List { output } => {
+            let list = rpc!(client, list_hardware, pb::ListHardwareRequest {})?;
+            let skus = list
+                .hardware
+                .into_iter()
+                .map(hardware_from_pb)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|status| Failure {
+                    code: 1,
+                    message: status.message().to_string(),
+                })?;
+            Ok(match output {
+                Output::Json => {
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "catalog_version": list.catalog_version,
+                        "hardware": skus,
+                    }))
+                    .expect("hardware serializes to JSON")
+                        + "\n"
+                }
+                Output::Table => render::hardware_doc(&skus, &list.catalog_version).to_text(),
+                Output::Markdown => {
+                    render::hardware_doc(&skus, &list.catalog_version).to_markdown()
+                }
+            })
+        }
+        HardwareCommand::Add(args) => {
+            let sku = fleet_planner::catalog::HardwareSku {
+                name: if args.name.is_empty() {
+                    args.id.clone()
+                } else {
+                    args.name
+                },
+                id: args.id,
+                accelerators: args.accelerators,
+                memory_per_device_gb: args.memory_gb,
+                unified_memory: args.unified_memory,
+                price_usd: args.price,
+                power_full_w: args.power_full_w,
+                power_idle_w: args.power_idle_w,
+                backend: args.backend,
+                provenance: fleet_planner::catalog::Provenance {
+                    source: args.source,
+                    ..Default::default()
+                },
+            };
+            let response = rpc!(
+                client,
+                upsert_hardware,
+                pb::UpsertHardwareRequest {
+                    hardware: Some(hardware_to_pb(&sku)),
+                }
+            )?;
+            Ok(format!(
+                "hardware {} saved (catalog version {}); add benchmarks for it before plans can use it\n",
+                sku.id, response.catalog_version
+            ))
+        }
+        HardwareCommand::Remove { id } => {
+            let response = rpc!(
+                client,
+                delete_hardware,
+                pb::DeleteHardwareRequest { id: id.clone() }
+            )?;
+            Ok(format!(
+                "hardware {id} removed with its benchmarks (catalog version {})\n",
+                response.catalog_version
+            ))
+        }
+    }
+}
+
+async fn throughput(client: &mut Client, args: ThroughputArgs) -> Result<String, Failure> {
+    let model = rpc!(
+        client,
+        get_throughput_model,
+        pb::GetThroughputModelRequest {
+            sku: args.sku,
+            model: String::new(),
+        }
+    )?;
     Ok(match args.output {
         Output::Json => {
-            serde_json::to_string_pretty(&plan).expect("plans serialize to JSON") + "\n"
+            let points: Vec<_> = model
+                .points
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "sku": p.sku, "model": p.model, "quant": p.quant,
+                        "concurrency": p.concurrency,
+                        "decode_tok_s": p.decode_tok_s,
+                        "aggregate_decode_tok_s": p.aggregate_decode_tok_s,
+                        "prefill_tok_s": p.prefill_tok_s,
+                        "provenance": p.provenance,
+                    })
+                })
+                .collect();
+            let unmatched: Vec<_> = model
+                .unmatched
+                .iter()
+                .map(|u| {
+                    serde_json::json!({
+                        "sku": u.sku, "model": u.model, "quant": u.quant,
+                        "concurrency": u.concurrency, "windows": u.windows,
+                        "nodes": u.nodes, "reason": u.reason,
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&serde_json::json!({
+                "version": model.version,
+                "points": points,
+                "unmatched": unmatched,
+            }))
+            .expect("throughput serializes to JSON")
+                + "\n"
         }
-        Output::Table => render::plan_doc(&plan).to_text(),
-        Output::Markdown => render::plan_doc(&plan).to_markdown(),
+        Output::Table => render::throughput_doc(&model).to_text(),
+        Output::Markdown => render::throughput_doc(&model).to_markdown(),
     })
 }
 

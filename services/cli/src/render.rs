@@ -18,7 +18,7 @@ fn num(value: f64) -> String {
 }
 
 /// Returns the plan as a document.
-pub fn plan_doc(plan: &Plan) -> Doc {
+pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
     let mut doc = Doc::default();
     let total_tokens: f64 = plan
         .workloads
@@ -30,6 +30,10 @@ pub fn plan_doc(plan: &Plan) -> Doc {
         format_tokens(total_tokens),
         plan.workloads.len(),
         if plan.workloads.len() == 1 { "" } else { "s" }
+    ));
+    doc.para(format!(
+        "Plan {id} (catalog version {}, throughput model {}).",
+        plan.catalog_version, plan.throughput_version
     ));
     let fleet = plan
         .baselines
@@ -364,4 +368,307 @@ pub fn breakeven_doc(
         "the reference article prints 19.4B tokens/month for 22.4 tok/s at 8 h/day; the product is 19.35M, so its $/100M column is 1000× too low".into(),
     ]);
     doc
+}
+
+/// Returns a listing of stored plans.
+pub fn plans_doc(page: &fleet_proto::v1::ListPlansResponse) -> Doc {
+    let mut doc = Doc::default();
+    doc.heading("Stored plans, newest first");
+    doc.table(
+        &["id", "created (UTC)", "catalog", "monthly cost"],
+        page.plans
+            .iter()
+            .map(|p| {
+                vec![
+                    p.id.clone(),
+                    format_utc(p.created_at_unix_ms),
+                    p.catalog_version.clone(),
+                    format_usd(p.total_usd),
+                ]
+            })
+            .collect(),
+    );
+    if !page.next_page_token.is_empty() {
+        doc.para(format!("More: --page-token {}", page.next_page_token));
+    }
+    doc
+}
+
+/// Returns `YYYY-MM-DD HH:MM` in UTC for Unix milliseconds (civil-from-days, no time zone
+/// database needed).
+pub fn format_utc(unix_ms: i64) -> String {
+    let seconds = unix_ms.div_euclid(1_000);
+    let days = seconds.div_euclid(86_400);
+    let of_day = seconds.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        of_day / 3_600,
+        of_day % 3_600 / 60
+    )
+}
+
+/// Returns the hardware listing.
+pub fn hardware_doc(skus: &[fleet_planner::catalog::HardwareSku], version: &str) -> Doc {
+    let mut doc = Doc::default();
+    doc.heading(format!("Hardware (catalog version {version})"));
+    doc.table(
+        &[
+            "id", "name", "accel", "GB/dev", "price", "full W", "idle W", "backend", "source",
+        ],
+        skus.iter()
+            .map(|h| {
+                vec![
+                    h.id.clone(),
+                    h.name.clone(),
+                    h.accelerators.to_string(),
+                    format!("{}", h.memory_per_device_gb),
+                    format_usd(h.price_usd),
+                    format!("{}", h.power_full_w),
+                    format!("{}", h.power_idle_w),
+                    h.backend.clone(),
+                    h.provenance.source.clone(),
+                ]
+            })
+            .collect(),
+    );
+    doc
+}
+
+/// Returns the throughput model listing.
+pub fn throughput_doc(model: &fleet_proto::v1::GetThroughputModelResponse) -> Doc {
+    let mut doc = Doc::default();
+    doc.heading(format!("Throughput model {}", model.version));
+    doc.table(
+        &[
+            "sku",
+            "model",
+            "quant",
+            "conc",
+            "decode tok/s",
+            "aggregate tok/s",
+            "prefill tok/s",
+            "source",
+        ],
+        model
+            .points
+            .iter()
+            .map(|p| {
+                vec![
+                    p.sku.clone(),
+                    p.model.clone(),
+                    p.quant.clone(),
+                    p.concurrency.to_string(),
+                    format!("{:.1}", p.decode_tok_s),
+                    format!("{:.1}", p.aggregate_decode_tok_s),
+                    format!("{:.0}", p.prefill_tok_s),
+                    p.provenance.clone(),
+                ]
+            })
+            .collect(),
+    );
+    if !model.unmatched.is_empty() {
+        doc.heading("Observed but not in the catalog (stored, not used)");
+        doc.table(
+            &["sku", "model", "quant", "conc", "windows", "nodes", "why"],
+            model
+                .unmatched
+                .iter()
+                .map(|u| {
+                    vec![
+                        u.sku.clone(),
+                        u.model.clone(),
+                        u.quant.clone(),
+                        u.concurrency.to_string(),
+                        u.windows.to_string(),
+                        u.nodes.to_string(),
+                        u.reason.clone(),
+                    ]
+                })
+                .collect(),
+        );
+    }
+    doc
+}
+
+/// How one pool changed between two plans.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PoolChange {
+    /// `+` added, `-` removed, `~` changed.
+    pub change: char,
+    /// SKU id.
+    pub sku: String,
+    /// Quantization.
+    pub quant: String,
+    /// Nodes in plan A (0 when added).
+    pub nodes_before: u32,
+    /// Nodes in plan B (0 when removed).
+    pub nodes_after: u32,
+    /// Monthly cost of the pool in A.
+    pub monthly_usd_before: f64,
+    /// Monthly cost of the pool in B.
+    pub monthly_usd_after: f64,
+}
+
+/// What changed from plan A to plan B.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlanDiff {
+    /// Pools added, removed or changed; unchanged pools are left out.
+    pub pools: Vec<PoolChange>,
+    /// (name, A, B) of every cost line that changed.
+    pub cost: Vec<(String, f64, f64)>,
+    /// Catalog versions of A and B.
+    pub catalog_versions: (String, String),
+}
+
+impl PlanDiff {
+    /// Returns the changes from `a` to `b`. Pools are matched by (sku, quant).
+    pub fn between(a: &Plan, b: &Plan) -> PlanDiff {
+        let pool_cost = |p: &fleet_planner::plan::Pool| p.amortization_usd + p.energy_usd;
+        let mut pools = Vec::new();
+        for old in &a.pools {
+            match b
+                .pools
+                .iter()
+                .find(|p| p.sku == old.sku && p.quant == old.quant)
+            {
+                None => pools.push(PoolChange {
+                    change: '-',
+                    sku: old.sku.clone(),
+                    quant: old.quant.clone(),
+                    nodes_before: old.nodes,
+                    nodes_after: 0,
+                    monthly_usd_before: pool_cost(old),
+                    monthly_usd_after: 0.0,
+                }),
+                Some(new) => {
+                    let changed =
+                        new.nodes != old.nodes || (pool_cost(new) - pool_cost(old)).abs() >= 0.005;
+                    if changed {
+                        pools.push(PoolChange {
+                            change: '~',
+                            sku: old.sku.clone(),
+                            quant: old.quant.clone(),
+                            nodes_before: old.nodes,
+                            nodes_after: new.nodes,
+                            monthly_usd_before: pool_cost(old),
+                            monthly_usd_after: pool_cost(new),
+                        });
+                    }
+                }
+            }
+        }
+        for new in &b.pools {
+            if !a
+                .pools
+                .iter()
+                .any(|p| p.sku == new.sku && p.quant == new.quant)
+            {
+                pools.push(PoolChange {
+                    change: '+',
+                    sku: new.sku.clone(),
+                    quant: new.quant.clone(),
+                    nodes_before: 0,
+                    nodes_after: new.nodes,
+                    monthly_usd_before: 0.0,
+                    monthly_usd_after: pool_cost(new),
+                });
+            }
+        }
+        let lines = [
+            (
+                "amortization",
+                a.cost.amortization_usd,
+                b.cost.amortization_usd,
+            ),
+            ("energy", a.cost.energy_usd, b.cost.energy_usd),
+            ("API", a.cost.api_usd, b.cost.api_usd),
+            ("monthly total", a.cost.total_usd, b.cost.total_usd),
+            ("capex", a.cost.capex_usd, b.cost.capex_usd),
+        ];
+        let cost = lines
+            .into_iter()
+            .filter(|(_, x, y)| (x - y).abs() >= 0.005)
+            .map(|(name, x, y)| (name.to_string(), x, y))
+            .collect();
+        PlanDiff {
+            pools,
+            cost,
+            catalog_versions: (a.catalog_version.clone(), b.catalog_version.clone()),
+        }
+    }
+}
+
+fn signed_usd(delta: f64) -> String {
+    if delta >= 0.0 {
+        format!("+{}", format_usd(delta))
+    } else {
+        format!("-{}", format_usd(-delta))
+    }
+}
+
+/// Returns the diff as a document, infracost style: `+` added, `-` removed, `~` changed.
+pub fn diff_doc(a: &str, b: &str, diff: &PlanDiff) -> Doc {
+    let mut doc = Doc::default();
+    doc.heading(format!("Plan {a} → {b}"));
+    if diff.catalog_versions.0 != diff.catalog_versions.1 {
+        doc.para(format!(
+            "Catalog version {} → {}.",
+            diff.catalog_versions.0, diff.catalog_versions.1
+        ));
+    }
+    if diff.pools.is_empty() && diff.cost.is_empty() {
+        doc.para("No changes in pools, node counts or cost.");
+        return doc;
+    }
+    let change = |before: f64, after: f64| {
+        format!(
+            "{} → {} ({})",
+            format_usd(before),
+            format_usd(after),
+            signed_usd(after - before)
+        )
+    };
+    let mut rows: Vec<Vec<String>> = diff
+        .pools
+        .iter()
+        .map(|p| {
+            vec![
+                p.change.to_string(),
+                format!("pool {} {}", p.sku, p.quant),
+                format!("{} → {}", p.nodes_before, p.nodes_after),
+                change(p.monthly_usd_before, p.monthly_usd_after),
+            ]
+        })
+        .collect();
+    rows.extend(
+        diff.cost
+            .iter()
+            .map(|(name, x, y)| vec!["~".to_string(), name.clone(), String::new(), change(*x, *y)]),
+    );
+    doc.table(&["", "what", "nodes", "monthly USD (capex: one-off)"], rows);
+    doc
+}
+
+#[cfg(test)]
+mod server_render_tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates_are_civil() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00");
+        // 2026-11-28 17:20:44 UTC.
+        assert_eq!(format_utc(1_795_886_444_000), "2026-11-28 17:20");
+        // Leap day.
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00");
+    }
 }

@@ -3,11 +3,23 @@
 
 use std::process::{Command, Output};
 
+/// Runs the CLI in-process on a fresh database of its own, so catalog versions in snapshots
+/// are those of a freshly seeded catalog.
 fn cli(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    cli_on(&dir, args)
+}
+
+/// Runs the CLI in-process on the database in `dir`.
+fn cli_on(dir: &tempfile::TempDir, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_planner-cli"))
         .args(args)
         .env_remove("PLANNER_OUTPUT")
         .env_remove("PLANNER_ENDPOINT")
+        .env(
+            "PLANNER_DATABASE_URL",
+            format!("sqlite:{}", dir.path().join("cli.db").display()),
+        )
         .output()
         .expect("planner-cli runs")
 }
@@ -218,4 +230,163 @@ fn bad_input_exits_non_zero_with_one_clear_line() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn plans_are_listed_shown_rerun_and_diffed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = cli_on(&dir, args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let api_plan: serde_json::Value =
+        serde_json::from_str(&run(&["propose", "--demand", "1.5B", "-o", "json"])).unwrap();
+    let local_plan: serde_json::Value = serde_json::from_str(&run(&[
+        "propose",
+        "--demand",
+        "1.5B",
+        "--local-only",
+        "--ttft",
+        "2s",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let a = api_plan["id"].as_str().unwrap().to_string();
+    let b = local_plan["id"].as_str().unwrap().to_string();
+
+    let list = run(&["plans", "list"]);
+    let (first, second) = (list.find(&b).unwrap(), list.find(&a).unwrap());
+    assert!(first < second, "newest first:\n{list}");
+
+    // `plans show` prints what `propose` printed.
+    let shown: serde_json::Value =
+        serde_json::from_str(&run(&["plans", "show", &a, "-o", "json"])).unwrap();
+    assert_eq!(shown, api_plan);
+
+    // The diff names the added pools and the cost change: $59.63 → $1,327.65.
+    let diff = run(&["plans", "diff", &a, &b]);
+    // 1,327.654… − 59.625 = 1,268.03 (the delta of the exact totals, not of the rounded ones).
+    let lines: Vec<&str> = diff.lines().map(str::trim).collect();
+    let has = |needle: &[&str]| {
+        lines
+            .iter()
+            .any(|line| needle.iter().all(|part| line.contains(part)))
+    };
+    assert!(has(&["+", "pool rtx-5090 Q4_K_M", "0 → 1"]), "{diff}");
+    assert!(has(&["+", "pool dual-rtx-4090 Q4_K_M", "0 → 5"]), "{diff}");
+    assert!(
+        has(&["~", "monthly total", "$59.63 → $1,327.65 (+$1,268.03)"]),
+        "{diff}"
+    );
+    let same = run(&["plans", "diff", &a, &a]);
+    assert!(same.contains("No changes"), "{same}");
+
+    // Re-running against an edited catalog: a cheaper RTX 5090 lowers the local plan's cost.
+    run(&[
+        "hardware",
+        "add",
+        "--id",
+        "rtx-5090",
+        "--name",
+        "RTX 5090 (discounted)",
+        "--accelerators",
+        "1",
+        "--memory-gb",
+        "32",
+        "--price",
+        "3.5k",
+        "--power-full-w",
+        "510",
+        "--power-idle-w",
+        "80",
+    ]);
+    let rerun: serde_json::Value =
+        serde_json::from_str(&run(&["plans", "rerun", &b, "-o", "json"])).unwrap();
+    assert_ne!(rerun["id"], local_plan["id"]);
+    assert!(
+        rerun["cost"]["total_usd"].as_f64().unwrap()
+            < local_plan["cost"]["total_usd"].as_f64().unwrap()
+    );
+    let hardware = run(&["hardware", "list"]);
+    assert!(hardware.contains("RTX 5090 (discounted)"), "{hardware}");
+    assert!(hardware.contains("$3,500.00"), "{hardware}");
+
+    run(&["hardware", "remove", "rx-7900-xtx"]);
+    assert!(!run(&["hardware", "list"]).contains("rx-7900-xtx"));
+    let again = cli_on(&dir, &["hardware", "remove", "rx-7900-xtx"]);
+    assert_eq!(again.status.code(), Some(2));
+    let stderr = String::from_utf8(again.stderr).unwrap();
+    assert_eq!(stderr.trim(), "hardware sku \"rx-7900-xtx\" not found");
+
+    let missing = cli_on(&dir, &["plans", "show", "no-such-plan"]);
+    assert_eq!(missing.status.code(), Some(2));
+
+    let throughput = run(&["throughput"]);
+    assert!(throughput.contains("catalog"), "{throughput}");
+}
+
+#[test]
+fn endpoint_prints_the_same_plan_as_the_embedded_run() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("server.db").display());
+    let (address, stop, server) = runtime.block_on(async {
+        let store = fleet_store::Store::connect(&url).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(fleet_planner::server::serve(
+            listener,
+            None,
+            store,
+            fleet_planner::server::ServeOptions::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        (address, stop, server)
+    });
+    let endpoint = format!("http://{address}");
+    for args in [
+        &["propose", "--demand", "1.5B", "--redact-timings"][..],
+        &[
+            "propose",
+            "--demand",
+            "1.5B",
+            "--local-only",
+            "--ttft",
+            "2s",
+            "--redact-timings",
+            "-o",
+            "markdown",
+        ][..],
+    ] {
+        let embedded = stdout(args);
+        let mut remote_args = vec!["--endpoint", endpoint.as_str()];
+        remote_args.extend_from_slice(args);
+        let remote = stdout(&remote_args);
+        assert_eq!(remote, embedded, "{args:?}");
+    }
+    let unreachable = cli(&[
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "propose",
+        "--demand",
+        "1.5B",
+    ]);
+    assert_eq!(unreachable.status.code(), Some(1));
+    let stderr = String::from_utf8(unreachable.stderr).unwrap();
+    assert!(
+        stderr.starts_with("cannot reach the planner at http://127.0.0.1:9"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let _ = stop.send(());
+    runtime.block_on(server).unwrap().unwrap();
 }

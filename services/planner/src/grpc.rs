@@ -382,7 +382,8 @@ pub fn hardware_to_pb(sku: &HardwareSku) -> pb::HardwareSku {
     }
 }
 
-fn benchmark_from_pb(pb: pb::Benchmark) -> Result<Benchmark, Status> {
+/// Returns the domain benchmark for a wire benchmark.
+pub fn benchmark_from_pb(pb: pb::Benchmark) -> Result<Benchmark, Status> {
     require("benchmark.sku", &pb.sku)?;
     require("benchmark.model", &pb.model)?;
     require("benchmark.quant", &pb.quant)?;
@@ -401,7 +402,8 @@ fn benchmark_from_pb(pb: pb::Benchmark) -> Result<Benchmark, Status> {
     })
 }
 
-fn benchmark_to_pb(b: &Benchmark) -> pb::Benchmark {
+/// Returns the wire form of a benchmark.
+pub fn benchmark_to_pb(b: &Benchmark) -> pb::Benchmark {
     pb::Benchmark {
         sku: b.sku.clone(),
         model: b.model.clone(),
@@ -417,7 +419,8 @@ fn benchmark_to_pb(b: &Benchmark) -> pb::Benchmark {
     }
 }
 
-fn api_offer_from_pb(pb: pb::ApiOffer) -> Result<ApiOffer, Status> {
+/// Returns the domain API offer for a wire offer.
+pub fn api_offer_from_pb(pb: pb::ApiOffer) -> Result<ApiOffer, Status> {
     require("api_offer.id", &pb.id)?;
     require("api_offer.model", &pb.model)?;
     Ok(ApiOffer {
@@ -436,7 +439,8 @@ fn api_offer_from_pb(pb: pb::ApiOffer) -> Result<ApiOffer, Status> {
     })
 }
 
-fn api_offer_to_pb(a: &ApiOffer) -> pb::ApiOffer {
+/// Returns the wire form of an API offer.
+pub fn api_offer_to_pb(a: &ApiOffer) -> pb::ApiOffer {
     pb::ApiOffer {
         id: a.id.clone(),
         name: a.name.clone(),

@@ -1,0 +1,121 @@
+//! The CLI's one way to the planner: a `fleet.v1.PlannerService` client, either over gRPC to
+//! `--endpoint`, or — with no endpoint — to the same service running in this process on the
+//! embedded default database. Both go through the same request validation, solve, storage and
+//! response mapping, so both print the same plan.
+
+use fleet_planner::grpc::PlannerGrpc;
+use fleet_planner::metrics::Metrics;
+use fleet_planner::service::{Planner, PlannerSettings, default_database_url};
+use fleet_proto::v1::planner_service_client::PlannerServiceClient;
+use fleet_proto::v1::planner_service_server::PlannerServiceServer;
+use fleet_store::Store;
+use tonic::transport::Channel;
+
+use crate::Failure;
+
+/// A planner client over the network or in this process.
+pub enum Client {
+    /// gRPC to a running `fleet-planner`.
+    Remote(PlannerServiceClient<Channel>),
+    /// The service itself, called without a transport.
+    Local(PlannerServiceClient<PlannerServiceServer<PlannerGrpc>>),
+}
+
+/// Calls one RPC on whichever client this is and maps a failed status to a [`Failure`].
+#[macro_export]
+macro_rules! rpc {
+    ($client:expr, $method:ident, $request:expr) => {{
+        let result = match $client {
+            $crate::client::Client::Remote(client) => client.$method($request).await,
+            $crate::client::Client::Local(client) => client.$method($request).await,
+        };
+        result
+            .map(tonic::Response::into_inner)
+            .map_err($crate::client::failure_from_status)
+    }};
+}
+
+impl Client {
+    /// Connects to `endpoint`, or opens the in-process planner on `database_url` (default: the
+    /// SQLite file in the user's data directory).
+    pub async fn open(
+        endpoint: Option<&str>,
+        database_url: Option<&str>,
+        settings: PlannerSettings,
+    ) -> Result<Client, Failure> {
+        match endpoint {
+            Some(endpoint) => {
+                let channel = Channel::from_shared(endpoint.to_string())
+                    .map_err(|error| Failure {
+                        code: 2,
+                        message: format!("invalid value '{endpoint}' for '--endpoint': {error}"),
+                    })?
+                    .connect()
+                    .await
+                    .map_err(|error| Failure {
+                        code: 1,
+                        message: format!(
+                            "cannot reach the planner at {endpoint}: {}",
+                            error_chain(&error)
+                        ),
+                    })?;
+                Ok(Client::Remote(
+                    PlannerServiceClient::new(channel)
+                        .max_decoding_message_size(fleet_planner::grpc::MAX_RESPONSE_BYTES),
+                ))
+            }
+            None => {
+                let url = match database_url {
+                    Some(url) => url.to_string(),
+                    None => default_database_url().map_err(|error| Failure {
+                        code: 1,
+                        message: error.to_string(),
+                    })?,
+                };
+                let store = Store::connect(&url).await.map_err(|error| Failure {
+                    code: 1,
+                    message: format!("cannot open the planner database {url}: {error}"),
+                })?;
+                let planner = Planner::open(store, settings, Metrics::new())
+                    .await
+                    .map_err(|error| Failure {
+                        code: 1,
+                        message: format!("cannot open the planner on {url}: {error}"),
+                    })?;
+                Ok(Client::Local(
+                    PlannerServiceClient::new(PlannerGrpc::new(planner).into_server())
+                        .max_decoding_message_size(fleet_planner::grpc::MAX_RESPONSE_BYTES),
+                ))
+            }
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Returns the CLI failure for a gRPC status: bad input exits 2, an infeasible request 3,
+/// anything else 1; the message is the server's one line.
+pub fn failure_from_status(status: tonic::Status) -> Failure {
+    use tonic::Code;
+    let code = match status.code() {
+        Code::InvalidArgument | Code::NotFound | Code::AlreadyExists | Code::OutOfRange => 2,
+        Code::FailedPrecondition => 3,
+        _ => 1,
+    };
+    let message = match status.code() {
+        Code::Unavailable if status.message().is_empty() => {
+            "the planner is unavailable".to_string()
+        }
+        _ => status.message().to_string(),
+    };
+    Failure { code, message }
+}
