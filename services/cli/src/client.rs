@@ -3,6 +3,7 @@
 //! embedded default database. Both go through the same request validation, solve, storage and
 //! response mapping, so both print the same plan.
 
+use fleet_planner::auth::BearerToken;
 use fleet_planner::grpc::PlannerGrpc;
 use fleet_planner::metrics::Metrics;
 use fleet_planner::service::{Planner, PlannerSettings, default_database_url};
@@ -13,8 +14,15 @@ use tonic::transport::Channel;
 
 use crate::Failure;
 
-/// A planner client over the network or in this process.
-pub enum Client {
+/// A planner client over the network or in this process, with the bearer token to present.
+pub struct Client {
+    /// Where calls go.
+    pub transport: Transport,
+    token: Option<tonic::metadata::AsciiMetadataValue>,
+}
+
+/// Where a [`Client`]'s calls go.
+pub enum Transport {
     /// gRPC to a running `fleet-planner`.
     Remote(PlannerServiceClient<Channel>),
     /// The service itself, called without a transport.
@@ -25,9 +33,10 @@ pub enum Client {
 #[macro_export]
 macro_rules! rpc {
     ($client:expr, $method:ident, $request:expr) => {{
-        let result = match $client {
-            $crate::client::Client::Remote(client) => client.$method($request).await,
-            $crate::client::Client::Local(client) => client.$method($request).await,
+        let request = $client.request($request);
+        let result = match &mut $client.transport {
+            $crate::client::Transport::Remote(client) => client.$method(request).await,
+            $crate::client::Transport::Local(client) => client.$method(request).await,
         };
         result
             .map(tonic::Response::into_inner)
@@ -41,8 +50,40 @@ impl Client {
     pub async fn open(
         endpoint: Option<&str>,
         database_url: Option<&str>,
+        token_file: Option<&std::path::Path>,
         settings: PlannerSettings,
     ) -> Result<Client, Failure> {
+        let token = match token_file {
+            Some(path) => {
+                let token =
+                    BearerToken::from_file(path).map_err(|message| Failure { code: 2, message })?;
+                Some(token.header_value().parse().map_err(|_| Failure {
+                    code: 2,
+                    message: format!("token file {}: not a valid header value", path.display()),
+                })?)
+            }
+            None => None,
+        };
+        let transport = Client::open_transport(endpoint, database_url, settings).await?;
+        Ok(Client { transport, token })
+    }
+
+    /// Wraps a message in a request carrying the bearer token, if any.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.token {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        request
+    }
+
+    async fn open_transport(
+        endpoint: Option<&str>,
+        database_url: Option<&str>,
+        settings: PlannerSettings,
+    ) -> Result<Transport, Failure> {
         match endpoint {
             Some(endpoint) => {
                 let channel = Channel::from_shared(endpoint.to_string())
@@ -59,7 +100,7 @@ impl Client {
                             error_chain(&error)
                         ),
                     })?;
-                Ok(Client::Remote(
+                Ok(Transport::Remote(
                     PlannerServiceClient::new(channel)
                         .max_decoding_message_size(fleet_planner::grpc::MAX_RESPONSE_BYTES),
                 ))
@@ -82,7 +123,7 @@ impl Client {
                         code: 1,
                         message: format!("cannot open the planner on {url}: {error}"),
                     })?;
-                Ok(Client::Local(
+                Ok(Transport::Local(
                     PlannerServiceClient::new(PlannerGrpc::new(planner).into_server())
                         .max_decoding_message_size(fleet_planner::grpc::MAX_RESPONSE_BYTES),
                 ))
@@ -109,6 +150,7 @@ pub fn failure_from_status(status: tonic::Status) -> Failure {
     let code = match status.code() {
         Code::InvalidArgument | Code::NotFound | Code::AlreadyExists | Code::OutOfRange => 2,
         Code::FailedPrecondition => 3,
+        Code::Unauthenticated | Code::PermissionDenied => 4,
         _ => 1,
     };
     let message = match status.code() {

@@ -2,7 +2,7 @@
 //! only; all planning is the `fleet-planner` library's.
 //!
 //! Errors print one line on stderr and exit non-zero: 2 for bad input, 3 for an infeasible
-//! request, 1 for anything else.
+//! request, 4 when the planner refuses the token, 1 for anything else.
 
 mod client;
 mod doc;
@@ -48,6 +48,10 @@ struct Cli {
         hide_env_values = true
     )]
     database_url: Option<String>,
+    /// File holding the bearer token the planner wants for catalog edits (and reads, if it
+    /// protects them).
+    #[arg(long, global = true, env = "PLANNER_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -431,6 +435,7 @@ async fn run_async(cli: Cli) -> Result<String, Failure> {
     let mut client = Client::open(
         cli.endpoint.as_deref(),
         cli.database_url.as_deref(),
+        cli.token_file.as_deref(),
         settings,
     )
     .await?;

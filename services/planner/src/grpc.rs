@@ -4,13 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use fleet_proto::v1 as pb;
 use fleet_store::{BenchmarkKey, ObservationRow};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::{Access, AuthPolicy};
 use crate::catalog::{ApiOffer, Benchmark, HardwareSku, Provenance};
 use crate::demand::{CostOverrides, FleetConstraints, PlanRequest, Workload};
 use crate::error::PlanError;
@@ -492,12 +494,21 @@ fn throughput_point_to_pb(p: &ThroughputPoint) -> pb::ThroughputPoint {
 #[derive(Debug, Clone)]
 pub struct PlannerGrpc {
     planner: Planner,
+    auth: Arc<AuthPolicy>,
 }
 
 impl PlannerGrpc {
-    /// Returns the service over a planner.
+    /// Returns the service over a planner, open to every caller.
     pub fn new(planner: Planner) -> Self {
-        PlannerGrpc { planner }
+        PlannerGrpc::with_auth(planner, AuthPolicy::default())
+    }
+
+    /// Returns the service over a planner, enforcing `auth`.
+    pub fn with_auth(planner: Planner, auth: AuthPolicy) -> Self {
+        PlannerGrpc {
+            planner,
+            auth: Arc::new(auth),
+        }
     }
 
     /// Returns the tonic server for this service, with message size limits set.
@@ -515,6 +526,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::ProposeRequest>,
     ) -> Result<Response<pb::ProposeResponse>, Status> {
         instrumented(&self.planner, "Propose", async {
+            self.auth.check(request.metadata(), Access::Read)?;
             let request = plan_request_from_pb(request.into_inner())?;
             let stored = self.planner.propose(request).await?;
             Ok(pb::ProposeResponse {
@@ -529,6 +541,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::GetPlanRequest>,
     ) -> Result<Response<pb::GetPlanResponse>, Status> {
         instrumented(&self.planner, "GetPlan", async {
+            self.auth.check(request.metadata(), Access::Read)?;
             let stored = self.planner.get_plan(&request.into_inner().id).await?;
             Ok(pb::GetPlanResponse {
                 plan: Some(plan_to_pb(&stored)?),
@@ -542,6 +555,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::RerunPlanRequest>,
     ) -> Result<Response<pb::RerunPlanResponse>, Status> {
         instrumented(&self.planner, "RerunPlan", async {
+            self.auth.check(request.metadata(), Access::Read)?;
             let id = request.into_inner().id;
             let stored = self.planner.rerun_plan(&id).await?;
             Ok(pb::RerunPlanResponse {
@@ -557,6 +571,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::ListPlansRequest>,
     ) -> Result<Response<pb::ListPlansResponse>, Status> {
         instrumented(&self.planner, "ListPlans", async {
+            self.auth.check(request.metadata(), Access::Read)?;
             let request = request.into_inner();
             let page = self
                 .planner
@@ -584,6 +599,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::GetScheduleRequest>,
     ) -> Result<Response<pb::GetScheduleResponse>, Status> {
         instrumented(&self.planner, "GetSchedule", async {
+            self.auth.check(request.metadata(), Access::Read)?;
             let request = request.into_inner();
             let stored = self.planner.get_plan(&request.plan_id).await?;
             schedule_to_pb(&stored, request.hour)
@@ -593,9 +609,10 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
 
     async fn list_hardware(
         &self,
-        _request: Request<pb::ListHardwareRequest>,
+        request: Request<pb::ListHardwareRequest>,
     ) -> Result<Response<pb::ListHardwareResponse>, Status> {
         instrumented(&self.planner, "ListHardware", async {
+            self.auth.check(request.metadata(), Access::Read)?;
             let catalog = self.planner.catalog().await?;
             Ok(pb::ListHardwareResponse {
                 hardware: catalog.hardware.iter().map(hardware_to_pb).collect(),
@@ -610,6 +627,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::UpsertHardwareRequest>,
     ) -> Result<Response<pb::UpsertHardwareResponse>, Status> {
         instrumented(&self.planner, "UpsertHardware", async {
+            self.auth.check(request.metadata(), Access::Write)?;
             let sku = request
                 .into_inner()
                 .hardware
@@ -629,6 +647,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::DeleteHardwareRequest>,
     ) -> Result<Response<pb::DeleteHardwareResponse>, Status> {
         instrumented(&self.planner, "DeleteHardware", async {
+            self.auth.check(request.metadata(), Access::Write)?;
             let catalog_version = self
                 .planner
                 .delete_hardware(&request.into_inner().id)
@@ -643,6 +662,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::ListBenchmarksRequest>,
     ) -> Result<Response<pb::ListBenchmarksResponse>, Status> {
         instrumented(&self.planner, "ListBenchmarks", async {
+            self.auth.check(request.metadata(), Access::Read)?;
             let request = request.into_inner();
             let catalog = self.planner.catalog().await?;
             Ok(pb::ListBenchmarksResponse {
@@ -664,6 +684,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::UpsertBenchmarkRequest>,
     ) -> Result<Response<pb::UpsertBenchmarkResponse>, Status> {
         instrumented(&self.planner, "UpsertBenchmark", async {
+            self.auth.check(request.metadata(), Access::Write)?;
             let benchmark = request
                 .into_inner()
                 .benchmark
@@ -683,6 +704,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::DeleteBenchmarkRequest>,
     ) -> Result<Response<pb::DeleteBenchmarkResponse>, Status> {
         instrumented(&self.planner, "DeleteBenchmark", async {
+            self.auth.check(request.metadata(), Access::Write)?;
             let request = request.into_inner();
             require("sku", &request.sku)?;
             require("model", &request.model)?;
@@ -703,9 +725,10 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
 
     async fn list_api_offers(
         &self,
-        _request: Request<pb::ListApiOffersRequest>,
+        request: Request<pb::ListApiOffersRequest>,
     ) -> Result<Response<pb::ListApiOffersResponse>, Status> {
         instrumented(&self.planner, "ListApiOffers", async {
+            self.auth.check(request.metadata(), Access::Read)?;
             let catalog = self.planner.catalog().await?;
             Ok(pb::ListApiOffersResponse {
                 api_offers: catalog.apis.iter().map(api_offer_to_pb).collect(),
@@ -720,6 +743,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::UpsertApiOfferRequest>,
     ) -> Result<Response<pb::UpsertApiOfferResponse>, Status> {
         instrumented(&self.planner, "UpsertApiOffer", async {
+            self.auth.check(request.metadata(), Access::Write)?;
             let offer = request
                 .into_inner()
                 .api_offer
@@ -739,6 +763,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::DeleteApiOfferRequest>,
     ) -> Result<Response<pb::DeleteApiOfferResponse>, Status> {
         instrumented(&self.planner, "DeleteApiOffer", async {
+            self.auth.check(request.metadata(), Access::Write)?;
             let catalog_version = self
                 .planner
                 .delete_api_offer(&request.into_inner().id)
@@ -753,6 +778,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         request: Request<pb::GetThroughputModelRequest>,
     ) -> Result<Response<pb::GetThroughputModelResponse>, Status> {
         instrumented(&self.planner, "GetThroughputModel", async {
+            self.auth.check(request.metadata(), Access::Read)?;
             let request = request.into_inner();
             let view = self.planner.throughput().await?;
             let keep = |sku: &str, model: &str| {
@@ -848,12 +874,21 @@ fn schedule_to_pb(stored: &StoredPlan, hour: u32) -> Result<pb::GetScheduleRespo
 #[derive(Debug, Clone)]
 pub struct TelemetryGrpc {
     planner: Planner,
+    auth: Arc<AuthPolicy>,
 }
 
 impl TelemetryGrpc {
-    /// Returns the service over a planner.
+    /// Returns the service over a planner, open to every caller.
     pub fn new(planner: Planner) -> Self {
-        TelemetryGrpc { planner }
+        TelemetryGrpc::with_auth(planner, AuthPolicy::default())
+    }
+
+    /// Returns the service over a planner, enforcing `auth` (every telemetry call is a write).
+    pub fn with_auth(planner: Planner, auth: AuthPolicy) -> Self {
+        TelemetryGrpc {
+            planner,
+            auth: Arc::new(auth),
+        }
     }
 
     /// Returns the tonic server for this service, with message size limits set.
@@ -970,6 +1005,7 @@ impl pb::telemetry_service_server::TelemetryService for TelemetryGrpc {
         request: Request<pb::RegisterNodeRequest>,
     ) -> Result<Response<pb::RegisterNodeResponse>, Status> {
         instrumented(&self.planner, "RegisterNode", async {
+            self.auth.check(request.metadata(), Access::Write)?;
             let request = request.into_inner();
             let labels: BTreeMap<_, _> = request.labels.into_iter().collect();
             let labels_json = serde_json::to_string(&labels)
@@ -994,6 +1030,12 @@ impl pb::telemetry_service_server::TelemetryService for TelemetryGrpc {
         &self,
         request: Request<Streaming<pb::ReportObservationsRequest>>,
     ) -> Result<Response<Self::ReportObservationsStream>, Status> {
+        if let Err(status) = self.auth.check(request.metadata(), Access::Write) {
+            self.planner
+                .metrics()
+                .observe_rpc("ReportObservations", status.code(), Duration::ZERO);
+            return Err(status);
+        }
         let mut inbound = request.into_inner();
         let planner = self.planner.clone();
         let (sender, receiver) = tokio::sync::mpsc::channel(16);

@@ -19,11 +19,13 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`auth`] | bearer tokens: writes need one, reads optionally |
 //! | [`service`] | [`service::Planner`]: the domain over durable storage (`fleet-store`) |
 //! | [`grpc`] | `fleet.v1` services: proto ⇄ domain, errors ⇄ `Status` |
 //! | [`server`] | [`server::serve`]: gRPC, health, reflection and `/metrics` on injected listeners |
 //! | [`metrics`] | Prometheus metrics |
 
+pub mod auth;
 pub mod catalog;
 pub mod cost;
 pub mod demand;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use fleet_planner::auth::{AuthPolicy, BearerToken};
 use fleet_planner::server::{ServeOptions, serve};
 use fleet_planner::service::{PlannerSettings, default_database_url};
 use fleet_planner::solve::SolveSettings;
@@ -48,6 +49,13 @@ struct Args {
     /// Wall-clock limit of one solve, e.g. `30s`; the best plan found is returned with its gap.
     #[arg(long, env = "PLANNER_SOLVE_TIME_LIMIT", default_value = "30s", value_parser = parse_duration)]
     solve_time_limit: Duration,
+    /// File holding the bearer token that telemetry and catalog writes must present (a mounted
+    /// Secret); without it every call is open.
+    #[arg(long, env = "PLANNER_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
+    /// Require the token for reads (plans, catalog listings, Propose) too.
+    #[arg(long, env = "PLANNER_PROTECT_READS", requires = "token_file")]
+    protect_reads: bool,
     /// How often readiness checks the database, e.g. `2s`.
     #[arg(long, env = "PLANNER_READINESS_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     readiness_interval: Duration,
@@ -102,6 +110,15 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let token = match &args.token_file {
+        Some(path) => Some(BearerToken::from_file(path).map_err(anyhow::Error::msg)?),
+        None => {
+            tracing::warn!(
+                "no --token-file: telemetry and catalog writes are open to every caller"
+            );
+            None
+        }
+    };
     let database_url = match args.database_url {
         Some(url) => url,
         None => default_database_url()?,
@@ -122,6 +139,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 time_limit_s: Some(args.solve_time_limit.as_secs_f64()),
                 ..SolveSettings::default()
             },
+        },
+        auth: AuthPolicy {
+            token,
+            protect_reads: args.protect_reads,
         },
     };
     serve(grpc, Some(metrics), store, options, shutdown_signal()).await

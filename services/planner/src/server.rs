@@ -18,6 +18,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::auth::AuthPolicy;
 use crate::grpc::{PlannerGrpc, TelemetryGrpc};
 use crate::metrics::Metrics;
 use crate::service::{Planner, PlannerSettings};
@@ -28,12 +29,14 @@ pub const LIVENESS: &str = "liveness";
 pub const READINESS: &str = "readiness";
 
 /// How the server runs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServeOptions {
     /// How often readiness checks the database.
     pub readiness_interval: Duration,
     /// The planner's settings.
     pub planner: PlannerSettings,
+    /// Who may call what.
+    pub auth: AuthPolicy,
 }
 
 impl Default for ServeOptions {
@@ -41,6 +44,7 @@ impl Default for ServeOptions {
         ServeOptions {
             readiness_interval: Duration::from_secs(2),
             planner: PlannerSettings::default(),
+            auth: AuthPolicy::default(),
         }
     }
 }
@@ -149,8 +153,8 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(PlannerGrpc::new(planner.clone()).into_server())
-        .add_service(TelemetryGrpc::new(planner.clone()).into_server())
+        .add_service(PlannerGrpc::with_auth(planner.clone(), options.auth.clone()).into_server())
+        .add_service(TelemetryGrpc::with_auth(planner.clone(), options.auth.clone()).into_server())
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(grpc_listener),
             wait_for(stop.clone()),

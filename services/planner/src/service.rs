@@ -28,9 +28,14 @@ const SEEDED_FROM_KEY: &str = "seeded_from";
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 /// Most plans one listing returns.
 pub const MAX_PAGE_SIZE: u32 = 500;
-/// How long a throughput model built from observations is reused before the observations are
-/// read again (local ingest invalidates it at once; this bounds staleness across replicas).
-const THROUGHPUT_MODEL_TTL: Duration = Duration::from_secs(5);
+/// How long a throughput model is reused when no new observations arrived here; bounds how
+/// late this replica sees what other replicas stored.
+const THROUGHPUT_MODEL_TTL: Duration = Duration::from_secs(60);
+/// Shortest time between two rebuilds while observations stream in: many agents must not turn
+/// every Propose into a full read of the observations.
+const THROUGHPUT_REBUILD_INTERVAL: Duration = Duration::from_secs(2);
+/// Observations older than this do not calibrate the model (hardware and software change).
+const CALIBRATION_WINDOW: Duration = Duration::from_secs(30 * 24 * 3_600);
 
 /// Returns why a service call failed.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +175,8 @@ pub struct PlannerSettings {
 struct Caches {
     catalog: Option<Arc<Catalog>>,
     throughput: Option<(String, Instant, Arc<ThroughputView>)>,
+    /// New observations were stored since the throughput model was built.
+    throughput_dirty: bool,
     /// Highest contiguous stored seq per node, as far as this process knows.
     acked_through: HashMap<String, u64>,
 }
@@ -181,8 +188,8 @@ pub struct Planner {
     settings: PlannerSettings,
     metrics: Metrics,
     caches: Arc<Mutex<Caches>>,
-    /// Serializes ingest per process so the acked-through cache advances in order.
-    ingest_lock: Arc<tokio::sync::Mutex<()>>,
+    /// One throughput-model rebuild at a time; callers that arrive during one reuse its result.
+    rebuild_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Planner {
@@ -250,7 +257,7 @@ impl Planner {
             settings,
             metrics,
             caches: Arc::new(Mutex::new(Caches::default())),
-            ingest_lock: Arc::new(tokio::sync::Mutex::new(())),
+            rebuild_lock: Arc::new(tokio::sync::Mutex::new(())),
         };
         planner.seed_default_catalog().await?;
         planner.catalog().await?;
@@ -340,19 +347,36 @@ impl Planner {
     /// and the stored observations.
     pub async fn throughput(&self) -> Result<Arc<ThroughputView>, ServiceError> {
         let catalog = self.catalog().await?;
-        if let Some((version, built, view)) = &self.lock().throughput
-            && *version == catalog.version
-            && built.elapsed() < THROUGHPUT_MODEL_TTL
-        {
-            return Ok(view.clone());
+        if let Some(view) = self.fresh_throughput(&catalog.version) {
+            return Ok(view);
         }
+        let _rebuilding = self.rebuild_lock.lock().await;
+        // Another caller may have rebuilt it while this one waited.
+        if let Some(view) = self.fresh_throughput(&catalog.version) {
+            return Ok(view);
+        }
+        self.lock().throughput_dirty = false;
+        let since = now_unix_ms() - CALIBRATION_WINDOW.as_millis() as i64;
         let observations = self
             .store
-            .list_observations(&ObservationFilter::default())
+            .list_observations(&ObservationFilter {
+                window_end_since_unix_ms: Some(since),
+                ..ObservationFilter::default()
+            })
             .await?;
         let view = Arc::new(build_throughput_view(&catalog, &observations));
         self.lock().throughput = Some((catalog.version.clone(), Instant::now(), view.clone()));
         Ok(view)
+    }
+
+    fn fresh_throughput(&self, catalog_version: &str) -> Option<Arc<ThroughputView>> {
+        let caches = self.lock();
+        let (version, built, view) = caches.throughput.as_ref()?;
+        let age = built.elapsed();
+        let fresh = version == catalog_version
+            && age < THROUGHPUT_MODEL_TTL
+            && (!caches.throughput_dirty || age < THROUGHPUT_REBUILD_INTERVAL);
+        fresh.then(|| view.clone())
     }
 
     /// Solves the request against the current catalog and throughput model, stores the plan
@@ -563,7 +587,6 @@ impl Planner {
             .store
             .register_node(node_id, sku, labels_json, now_unix_ms())
             .await?;
-        let _guard = self.ingest_lock.lock().await;
         let acked = self.advance_acked_through(node_id).await?;
         Ok((node, acked))
     }
@@ -571,7 +594,6 @@ impl Planner {
     /// Stores a batch of observations idempotently by (node, seq) and returns one ack per node
     /// in the batch, in order of first appearance.
     pub async fn ingest(&self, rows: Vec<ObservationRow>) -> Result<Vec<IngestAck>, ServiceError> {
-        let _guard = self.ingest_lock.lock().await;
         let inserted_total = self.store.insert_observations(&rows).await?;
         let mut acks: Vec<IngestAck> = Vec::new();
         for row in &rows {
@@ -602,19 +624,21 @@ impl Planner {
         self.metrics
             .observations_ingested(inserted_total, rows.len() as u64 - inserted_total);
         if inserted_total > 0 {
-            self.lock().throughput = None;
+            self.lock().throughput_dirty = true;
         }
         Ok(acks)
     }
 
-    /// Moves a node's acked-through seq forward over every contiguous stored seq.
+    /// Moves a node's acked-through seq forward over every contiguous stored seq. Concurrent
+    /// calls are safe: the cache only ever moves forward, and any cached value is a lower bound
+    /// the walk may start from.
     async fn advance_acked_through(&self, node_id: &str) -> Result<u64, ServiceError> {
         let known = self.lock().acked_through.get(node_id).copied().unwrap_or(0);
         let through = self.store.contiguous_seq_through(node_id, known).await?;
-        self.lock()
-            .acked_through
-            .insert(node_id.to_string(), through);
-        Ok(through)
+        let mut caches = self.lock();
+        let cached = caches.acked_through.entry(node_id.to_string()).or_insert(0);
+        *cached = (*cached).max(through);
+        Ok(*cached)
     }
 
     /// Checks the database answers.

@@ -26,15 +26,22 @@ struct Running {
 
 impl Running {
     async fn start(store: Store) -> Running {
+        Running::start_with(
+            store,
+            ServeOptions {
+                readiness_interval: Duration::from_millis(100),
+                ..ServeOptions::default()
+            },
+        )
+        .await
+    }
+
+    async fn start_with(store: Store, options: ServeOptions) -> Running {
         let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc = grpc_listener.local_addr().unwrap();
         let metrics = metrics_listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let options = ServeOptions {
-            readiness_interval: Duration::from_millis(100),
-            ..ServeOptions::default()
-        };
         let task = tokio::spawn(serve(
             grpc_listener,
             Some(metrics_listener),
@@ -791,5 +798,212 @@ async fn restart_on_postgres() {
         Box::pin(async move { Store::connect_postgres(options).await.unwrap() })
     })
     .await;
+    drop_schema(&url, &schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_need_the_bearer_token() {
+    use fleet_planner::auth::{AuthPolicy, BearerToken};
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServeOptions {
+        auth: AuthPolicy {
+            token: Some(BearerToken::new("s3cret").unwrap()),
+            protect_reads: false,
+        },
+        ..ServeOptions::default()
+    };
+    let server = Running::start_with(sqlite_store(&dir).await, options).await;
+    let channel = server.channel().await;
+    let mut client = PlannerServiceClient::new(channel.clone());
+    // Reads and proposals are open.
+    client
+        .list_hardware(pb::ListHardwareRequest {})
+        .await
+        .unwrap();
+    client.propose(propose_request(1_000_000)).await.unwrap();
+    // A catalog write without the token, or with a wrong one, is refused and changes nothing.
+    let delete = || pb::DeleteHardwareRequest {
+        id: "rtx-5090".into(),
+    };
+    let refused = client.delete_hardware(delete()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let mut wrong = tonic::Request::new(delete());
+    wrong
+        .metadata_mut()
+        .insert("authorization", "Bearer guess".parse().unwrap());
+    assert_eq!(
+        client.delete_hardware(wrong).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        client
+            .list_hardware(pb::ListHardwareRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .hardware
+            .len(),
+        5
+    );
+    let mut right = tonic::Request::new(delete());
+    right
+        .metadata_mut()
+        .insert("authorization", "Bearer s3cret".parse().unwrap());
+    client.delete_hardware(right).await.unwrap();
+    // Telemetry is a write.
+    let mut telemetry = TelemetryServiceClient::new(channel);
+    let status = telemetry
+        .register_node(pb::RegisterNodeRequest {
+            node_id: "n".into(),
+            sku: "rtx-5090".into(),
+            labels: Default::default(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = telemetry
+        .report_observations(tokio_stream::iter(
+            Vec::<pb::ReportObservationsRequest>::new(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    server.stop().await;
+}
+
+/// A TCP proxy to PostgreSQL that a test can cut (every connection dropped, new ones refused)
+/// and restore: a database outage without touching the shared server other tests use.
+struct FlakyProxy {
+    address: SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    task: JoinHandle<()>,
+}
+
+impl FlakyProxy {
+    async fn start(upstream: SocketAddr) -> FlakyProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = {
+            let up = up.clone();
+            let connections = connections.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    if !up.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let handle = tokio::spawn(async move {
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    connections.lock().unwrap().push(handle.abort_handle());
+                }
+            })
+        };
+        FlakyProxy {
+            address,
+            up,
+            connections,
+            task,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn readiness_of(channel: Channel) -> i32 {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "readiness".to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_turns_readiness_off_and_back_on() {
+    use std::str::FromStr;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let Some(url) = postgres_url() else { return };
+    let (schema, options) = postgres_schema(&url).await;
+    let upstream_options = PgConnectOptions::from_str(&url).unwrap();
+    let upstream: SocketAddr =
+        tokio::net::lookup_host((upstream_options.get_host(), upstream_options.get_port()))
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
+    let proxy = FlakyProxy::start(upstream).await;
+    let options = options
+        .host(&proxy.address.ip().to_string())
+        .port(proxy.address.port());
+    let store = Store::connect_postgres(options).await.unwrap();
+    let server = Running::start(store).await;
+    let channel = server.channel().await;
+    wait_ready(channel.clone()).await;
+    let mut client = server.planner().await;
+    let plan = client
+        .propose(propose_request(1_500_000_000))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+
+    proxy.cut();
+    let mut saw_not_serving = false;
+    for _ in 0..100 {
+        if readiness_of(channel.clone()).await == ServingStatus::NotServing as i32 {
+            saw_not_serving = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        saw_not_serving,
+        "readiness stays SERVING while the database is gone"
+    );
+    // Calls fail cleanly while the database is away, and nothing panics.
+    let status = client
+        .get_plan(pb::GetPlanRequest {
+            id: plan.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+
+    proxy.restore();
+    wait_ready(channel.clone()).await;
+    // The same server process serves again, with nothing lost.
+    let fetched = client
+        .get_plan(pb::GetPlanRequest { id: plan.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    assert_eq!(fetched.cost, plan.cost);
+    server.stop().await;
+    proxy.task.abort();
     drop_schema(&url, &schema).await;
 }
