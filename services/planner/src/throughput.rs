@@ -731,4 +731,248 @@ mod tests {
         assert!((rtx.ttft_ms(4096) - 979.904_306).abs() < 1e-3);
         assert_eq!(rtx.provenance.to_string(), "catalog");
     }
+
+    fn sample(
+        node: &str,
+        concurrency: u32,
+        aggregate: f64,
+        tokens: u64,
+        end_ms: i64,
+    ) -> ObservationSample {
+        ObservationSample {
+            node_id: node.into(),
+            sku: "rtx-5090".into(),
+            model: "deepseek-v4-pro".into(),
+            quant: "Q4_K_M".into(),
+            concurrency,
+            window_start_unix_ms: end_ms - 60_000,
+            window_end_unix_ms: end_ms,
+            prompt_tokens: tokens * 3,
+            predicted_tokens: tokens,
+            prompt_seconds: tokens as f64 * 3.0 / 4_000.0,
+            predicted_seconds: tokens as f64 / (aggregate / f64::from(concurrency)),
+            prefill_tok_s: 4_000.0,
+            decode_tok_s: aggregate / f64::from(concurrency),
+            aggregate_decode_tok_s: aggregate,
+            mean_concurrency: f64::from(concurrency),
+            queue_depth: 0.0,
+            cache_hit_rate: 0.0,
+            power_w: Some(500.0),
+            probe: false,
+        }
+    }
+
+    fn point<'m>(model: &'m ThroughputModel, concurrency: u32) -> &'m ThroughputPoint {
+        model
+            .points
+            .iter()
+            .find(|p| p.sku == "rtx-5090" && p.quant == "Q4_K_M" && p.concurrency == concurrency)
+            .unwrap()
+    }
+
+    // 2026-11-28 17:00 UTC.
+    const T0: i64 = 1_795_885_200_000;
+
+    #[test]
+    fn formats_utc_times_by_hand() {
+        assert_eq!(format_utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc_minute(T0), "2026-11-28 17:00 UTC");
+        // 2024-02-29 23:59 UTC, a leap day.
+        assert_eq!(format_utc_minute(1_709_251_140_000), "2024-02-29 23:59 UTC");
+    }
+
+    #[test]
+    fn a_token_weighted_median_rejects_outliers_and_blends_with_the_prior() {
+        let catalog = Catalog::embedded_default();
+        // 20 windows at 30 tok/s with 10k tokens each, 3 wild ones at 3,000 tok/s.
+        let mut samples: Vec<ObservationSample> = (0..20)
+            .map(|i| sample(&format!("n{}", i % 3), 1, 30.0, 10_000, T0 - i * 60_000))
+            .collect();
+        for i in 0..3 {
+            samples.push(sample("n9", 1, 3_000.0, 10_000, T0 - 1_000_000 - i));
+        }
+        let model = ThroughputModel::calibrate(&catalog, &samples);
+        let p = point(&model, 1);
+        // Median 30 (the outliers hold 30k of 230k tokens), blended with the catalog's 22.4 at
+        // 100k prior tokens: (22.4 × 100k + 30 × 230k) / 330k = 27.6969...
+        let expected = (22.4 * 100_000.0 + 30.0 * 230_000.0) / 330_000.0;
+        assert!(
+            (p.aggregate_decode_tok_s - expected).abs() < 1e-9,
+            "{}",
+            p.aggregate_decode_tok_s
+        );
+        assert_eq!(
+            p.provenance.to_string(),
+            "measured: 4 nodes, 23 windows, last at 2026-11-28 17:00 UTC"
+        );
+        assert!(
+            model
+                .describe()
+                .contains("rtx-5090 deepseek-v4-pro Q4_K_M N=1")
+        );
+    }
+
+    #[test]
+    fn windows_too_small_to_mean_anything_are_ignored() {
+        let catalog = Catalog::embedded_default();
+        let mut tiny = sample("n1", 1, 9_999.0, MIN_WINDOW_PREDICTED_TOKENS - 1, T0);
+        let mut short = sample("n1", 1, 9_999.0, 50_000, T0);
+        short.window_start_unix_ms = T0 - MIN_WINDOW_MS + 1;
+        let model = ThroughputModel::calibrate(&catalog, &[tiny.clone(), short.clone()]);
+        assert_eq!(model.ignored_windows, 2);
+        assert_eq!(
+            model,
+            ThroughputModel {
+                ignored_windows: 2,
+                ..ThroughputModel::from_catalog(&catalog)
+            }
+        );
+        tiny.predicted_tokens = MIN_WINDOW_PREDICTED_TOKENS;
+        let model = ThroughputModel::calibrate(&catalog, &[tiny]);
+        assert_eq!(model.ignored_windows, 0);
+        assert!(matches!(
+            point(&model, 1).provenance,
+            ThroughputProvenance::Measured { windows: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn the_usl_fit_recovers_known_parameters() {
+        let truth = UslCurve {
+            lambda_tok_s: 20.0,
+            sigma: 0.08,
+            kappa: 0.002,
+        };
+        let points: Vec<(u32, f64, f64)> = [1, 2, 4, 8, 16]
+            .iter()
+            .map(|&n| (n, truth.aggregate_tok_s(n), 1.0))
+            .collect();
+        let fit = UslCurve::fit(&points).unwrap();
+        assert!((fit.lambda_tok_s - 20.0).abs() < 1e-9, "{fit:?}");
+        assert!((fit.sigma - 0.08).abs() < 1e-9, "{fit:?}");
+        assert!((fit.kappa - 0.002).abs() < 1e-9, "{fit:?}");
+        // Two levels: κ pinned to 0, σ exact for an Amdahl curve.
+        let amdahl = UslCurve {
+            lambda_tok_s: 10.0,
+            sigma: 0.25,
+            kappa: 0.0,
+        };
+        let fit = UslCurve::fit(&[
+            (1, amdahl.aggregate_tok_s(1), 1.0),
+            (4, amdahl.aggregate_tok_s(4), 1.0),
+        ])
+        .unwrap();
+        assert!(
+            (fit.sigma - 0.25).abs() < 1e-9 && fit.kappa == 0.0,
+            "{fit:?}"
+        );
+        assert!(UslCurve::fit(&[(2, 10.0, 1.0)]).is_none());
+        // The no-batching-gain prior is the USL with σ = 1, κ = 0.
+        let prior = UslCurve::no_batching_gain(22.4);
+        assert_eq!(prior.aggregate_tok_s(8), 22.4);
+        assert!((prior.per_stream_tok_s(4) - 5.6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn calibration_fits_the_curve_and_fills_unmeasured_levels() {
+        let catalog = Catalog::embedded_default();
+        let truth = UslCurve {
+            lambda_tok_s: 22.4,
+            sigma: 0.1,
+            kappa: 0.0,
+        };
+        // Lots of tokens at N = 2 and 4 (no catalog prior there, so pure measurement).
+        let samples: Vec<ObservationSample> = [2u32, 4]
+            .iter()
+            .flat_map(|&n| {
+                (0..10).map(move |i| {
+                    sample(
+                        "n1",
+                        n,
+                        truth.aggregate_tok_s(n),
+                        1_000_000,
+                        T0 - i * 60_000,
+                    )
+                })
+            })
+            .collect();
+        let model = ThroughputModel::calibrate(&catalog, &samples);
+        assert!((point(&model, 2).aggregate_decode_tok_s - truth.aggregate_tok_s(2)).abs() < 1e-9);
+        let eight = point(&model, 8);
+        assert!(
+            (eight.aggregate_decode_tok_s - truth.aggregate_tok_s(8)).abs() < 1e-6,
+            "{eight:?}"
+        );
+        assert!((eight.decode_tok_s - truth.per_stream_tok_s(8)).abs() < 1e-6);
+        assert_eq!(
+            eight.provenance.to_string(),
+            "USL fit to measured N=2,4: 1 node, 20 windows, last at 2026-11-28 17:00 UTC"
+        );
+        assert_eq!(model.curves.len(), 1);
+        // N = 1 keeps its catalog prior (it was not measured, but the fit covers it).
+        assert!(matches!(
+            point(&model, 1).provenance,
+            ThroughputProvenance::Fitted { .. }
+        ));
+    }
+
+    #[test]
+    fn the_version_is_deterministic_and_follows_the_content() {
+        let catalog = Catalog::embedded_default();
+        let samples = vec![
+            sample("n1", 1, 30.0, 10_000, T0),
+            sample("n2", 1, 31.0, 10_000, T0),
+        ];
+        let a = ThroughputModel::calibrate(&catalog, &samples);
+        let b = ThroughputModel::calibrate(&catalog, &samples);
+        assert_eq!(a.version, b.version);
+        assert!(a.version.starts_with("tm-"), "{}", a.version);
+        let mut changed = samples.clone();
+        // The median of two equal-weight windows is the lower one: change that.
+        changed[0].aggregate_decode_tok_s = 25.0;
+        changed[0].decode_tok_s = 25.0;
+        assert_ne!(
+            ThroughputModel::calibrate(&catalog, &changed).version,
+            a.version
+        );
+        assert_eq!(
+            ThroughputModel::from_catalog(&catalog).version,
+            "prior:seed-2026-03"
+        );
+    }
+
+    #[test]
+    fn samples_the_catalog_lacks_are_listed_not_dropped() {
+        let catalog = Catalog::embedded_default();
+        let mut unknown_sku = sample("n1", 1, 30.0, 10_000, T0);
+        unknown_sku.sku = "h200".into();
+        let mut unknown_quant = sample("n1", 2, 30.0, 10_000, T0);
+        unknown_quant.quant = "IQ1_S".into();
+        let model = ThroughputModel::calibrate(
+            &catalog,
+            &[unknown_sku.clone(), unknown_sku, unknown_quant],
+        );
+        assert_eq!(model.unmatched.len(), 2);
+        assert_eq!(model.unmatched[0].sku, "h200");
+        assert_eq!(model.unmatched[0].windows, 2);
+        assert!(
+            model.unmatched[0]
+                .reason
+                .contains("unknown hardware SKU 'h200'")
+        );
+        assert!(
+            model.unmatched[1]
+                .reason
+                .contains("unknown quantization 'IQ1_S'")
+        );
+        // A measured point at a concurrency the catalog has no benchmark for, on a known
+        // SKU/quant (and even a SKU × quant without a benchmark for this model), is a point.
+        let mut q8 = sample("n1", 3, 12.0, 10_000, T0);
+        q8.quant = "Q8_0".into();
+        let model = ThroughputModel::calibrate(&catalog, &[q8]);
+        assert!(model.points.iter().any(|p| p.quant == "Q8_0"
+            && p.concurrency == 3
+            && matches!(p.provenance, ThroughputProvenance::Measured { .. })));
+        assert!(model.unmatched.is_empty());
+    }
 }
