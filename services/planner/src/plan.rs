@@ -82,6 +82,10 @@ pub struct Pool {
     /// Busy fraction in the pool's busiest hour.
     #[serde(default)]
     pub peak_utilization: f64,
+    /// Largest busy fraction allowed in any hour: the plan's cap, or lower where a workload it
+    /// serves has a TTFT limit (Erlang C); the lowest of those if they differ.
+    #[serde(default)]
+    pub utilization_cap: f64,
     /// Aggregate decode tok/s of one instance at this concurrency.
     #[serde(default)]
     pub aggregate_decode_tok_s: f64,

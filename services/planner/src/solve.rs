@@ -1423,6 +1423,10 @@ impl<'a> Problem<'a> {
                     nodes,
                     spare_nodes: solution.spares[c],
                     peak_utilization,
+                    utilization_cap: (0..self.workloads.len())
+                        .filter(|&w| solution.local_mtok[w][c] > 1e-12)
+                        .filter_map(|w| self.fits[w][c].as_ref().ok().map(|f| f.util_cap))
+                        .fold(self.assumptions.utilization_cap, f64::min),
                     aggregate_decode_tok_s: cand.point.aggregate_decode_tok_s,
                     new_nodes,
                     owned_nodes,
