@@ -987,7 +987,7 @@ impl<'a> Problem<'a> {
                 continue;
             }
             let mut peak_nodes: f64 = 0.0;
-            for t in 0..buckets.len() {
+            for (t, bucket) in buckets.iter().enumerate() {
                 let hours: f64 = groups
                     .iter()
                     .enumerate()
@@ -1002,7 +1002,7 @@ impl<'a> Problem<'a> {
                         })
                     })
                     .sum();
-                peak_nodes = peak_nodes.max(hours / node_hours_in(t));
+                peak_nodes = peak_nodes.max(hours / (bucket.hours.len() as f64 * occurrences));
             }
             let critical = groups
                 .iter()

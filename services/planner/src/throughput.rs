@@ -260,11 +260,12 @@ fn weighted_least_squares(rows: &[([f64; 3], f64, f64)], free: &[usize]) -> Opti
             return None;
         }
         a.swap(col, pivot);
-        for row in 0..k {
+        let pivot_row = a[col].clone();
+        for (row, values) in a.iter_mut().enumerate() {
             if row != col {
-                let factor = a[row][col] / a[col][col];
-                for c in col..=k {
-                    a[row][c] -= factor * a[col][c];
+                let factor = values[col] / pivot_row[col];
+                for (value, p) in values.iter_mut().zip(&pivot_row).skip(col) {
+                    *value -= factor * p;
                 }
             }
         }
@@ -491,10 +492,9 @@ impl ThroughputModel {
         }
 
         // Measured points, blended with the prior at the same concurrency where there is one.
-        let mut measured: BTreeMap<
-            Key,
-            BTreeMap<u32, (ThroughputPoint, BTreeSet<String>, u64, i64, f64)>,
-        > = BTreeMap::new();
+        // Per level: the point, its nodes, windows, newest window end and tokens.
+        type Level = (ThroughputPoint, BTreeSet<String>, u64, i64, f64);
+        let mut measured: BTreeMap<Key, BTreeMap<u32, Level>> = BTreeMap::new();
         for ((key, concurrency), group) in &groups {
             let prior_here = configs.get(key).and_then(|c| c.get(concurrency)).cloned();
             let template = configs.get(key).and_then(|c| c.values().next()).cloned();
@@ -762,7 +762,7 @@ mod tests {
         }
     }
 
-    fn point<'m>(model: &'m ThroughputModel, concurrency: u32) -> &'m ThroughputPoint {
+    fn point(model: &ThroughputModel, concurrency: u32) -> &ThroughputPoint {
         model
             .points
             .iter()
