@@ -822,4 +822,80 @@ min_quant = "Q5_K_M"
         request.workloads.clear();
         assert!(request.validate(&catalog).is_err());
     }
+
+    #[test]
+    fn reads_profiles_deferral_and_site_power_from_a_file() {
+        let text = r#"
+site_power_cap_w = 5000
+[[workload]]
+name = "batch"
+demand = "1B"
+profile = "8h-day"
+deferrable_share = 0.3
+defer_window = "22-6"
+critical = true
+model = "deepseek-v4-pro"
+[[workload]]
+name = "week"
+demand = "1B"
+profile = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]
+"#;
+        let request = parse_workload_file(text, FileFormat::Toml).unwrap();
+        request.validate(&catalog()).unwrap();
+        let batch = &request.workloads[0];
+        assert_eq!(batch.profile, DemandProfile::EightHourDay);
+        assert_eq!(batch.deferrable_share, 0.3);
+        assert_eq!(
+            batch.defer_window,
+            Some(HourWindow {
+                start_hour: 22,
+                end_hour: 6
+            })
+        );
+        assert!(batch.critical);
+        assert_eq!(batch.model.as_deref(), Some("deepseek-v4-pro"));
+        assert_eq!(request.workloads[1].profile.len_hours(), 24);
+        assert_eq!(request.constraints.site_power_cap_w, Some(5_000.0));
+        let err = parse_workload_file(
+            "[[workload]]\nname = \"a\"\ndemand = \"1B\"\nprofile = \"weekly\"\n",
+            FileFormat::Toml,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("invalid workload[0].profile: 'weekly' is not flat"),
+            "{err}"
+        );
+        // Older plan JSON without the new fields still reads.
+        let old = r#"{"name":"a","monthly_tokens":5,"input_share":0.5,"prompt_tokens":10,"ttft_p95_ms":null,"min_decode_tok_s":1.0,"local_only":false,"min_quant":"Q4_K_M"}"#;
+        let w: Workload = serde_json::from_str(old).unwrap();
+        assert_eq!(w.profile, DemandProfile::Flat);
+        assert_eq!(w.defer_window, None);
+    }
+
+    #[test]
+    fn profiles_and_windows_by_hand() {
+        // business-hours: 8 hours at 3, 16 at 1 → 3/40 and 1/40.
+        let shares = DemandProfile::BusinessHours.shares();
+        assert!((shares[10] - 3.0 / 40.0).abs() < 1e-15 && (shares[3] - 1.0 / 40.0).abs() < 1e-15);
+        let eight = DemandProfile::EightHourDay.shares();
+        assert_eq!(eight.iter().filter(|s| **s > 0.0).count(), 8);
+        // A day profile over a week: each day carries a seventh.
+        let week = DemandProfile::Flat.shares_over(HOURS_PER_WEEK);
+        assert!((week.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!((week[0] - 1.0 / 168.0).abs() < 1e-15);
+        assert_eq!(
+            DemandProfile::parse("business-hours").unwrap(),
+            DemandProfile::BusinessHours
+        );
+        let weights = DemandProfile::parse(&vec!["1"; 168].join(",")).unwrap();
+        assert_eq!(weights.len_hours(), 168);
+        assert!(DemandProfile::parse("1,2,3").is_err());
+        let night = HourWindow::parse("22-6").unwrap();
+        assert!(night.contains(22) && night.contains(0) && night.contains(5));
+        assert!(!night.contains(6) && !night.contains(21));
+        assert!(HourWindow::parse("3-3").unwrap().contains(17));
+        assert!(HourWindow::parse("24-1").is_err());
+        assert!(HourWindow::parse("night").is_err());
+    }
 }
