@@ -121,7 +121,7 @@ fn week_profile() -> DemandProfile {
 
 /// 50 workloads in 10 SLO classes (split, prompt, TTFT, decode floor, quality floor, privacy,
 /// criticality, deferral), with presets or random weights.
-fn workloads(random_profiles: bool) -> Vec<Workload> {
+fn workloads(random_hours: usize) -> Vec<Workload> {
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
         seed ^= seed << 13;
@@ -150,8 +150,8 @@ fn workloads(random_profiles: bool) -> Vec<Workload> {
                     end_hour: 6,
                 });
             }
-            w.profile = if random_profiles {
-                DemandProfile::Weights((0..168).map(|_| 0.2 + next()).collect())
+            w.profile = if random_hours > 0 {
+                DemandProfile::Weights((0..random_hours).map(|_| 0.2 + next()).collect())
             } else {
                 match i % 4 {
                     0 => DemandProfile::Flat,
@@ -172,13 +172,18 @@ fn main() {
         "catalog: {} options (SKU × quant × concurrency)",
         throughput.points.len()
     );
-    for (label, random) in [("presets", false), ("random 168-h weights", true)] {
+    for (label, random_hours) in [
+        ("presets", 0),
+        ("random 24-h weights", 24),
+        ("random 168-h weights", 168),
+    ] {
+        let random = random_hours > 0;
         let settings = SolveSettings {
             time_limit_s: Some(if random { 20.0 } else { 60.0 }),
             mip_gap: Some(0.001),
         };
         let request = PlanRequest {
-            workloads: workloads(random),
+            workloads: workloads(random_hours),
             ..Default::default()
         };
         let runs = if random { 1 } else { 5 };
