@@ -25,7 +25,9 @@
 //! hours with identical demand vectors merge into one bucket weighted by their count (an
 //! optimum that treats them alike exists, as the LP is convex in the continuous variables);
 //! options dominated for every group (no cheaper to own, power, or buy, and no slower or
-//! costlier per token for anything they serve) are pruned, their nodes replaceable one for one.
+//! costlier per token for anything they serve) are pruned, their nodes replaceable one for one;
+//! so are options that cost more per token, even kept busy to their cap all month, than the API
+//! charges every group they could serve.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -890,12 +892,43 @@ impl<'a> Problem<'a> {
     /// dominated by another allowed candidate (see the module docs). Dominance is exact: a node
     /// of a dominated option can be swapped for a node of its dominator at no extra cost, with
     /// every constraint still met.
-    fn kept_options(&self, allowed: &dyn Fn(usize) -> bool) -> Vec<bool> {
+    fn kept_options(&self, allowed: &dyn Fn(usize) -> bool, api_allowed: bool) -> Vec<bool> {
         let constrained = |c: &Candidate| self.owned(c.sku) > 0 || self.max_nodes(c.sku).is_some();
         let fixed =
             |c: &Candidate| self.assumptions.amortization_usd(c.sku.price_usd) + self.idle_usd(c);
+        // An option no group would rather use than the API is dropped too: if every group it
+        // serves may go to the API at no more than the option's cost per Mtok on a node kept
+        // busy to its cap all month (fixed cost spread over the node's capacity, plus busy
+        // energy), sending its tokens to the API instead never costs more.
+        let beaten_by_api = |c: usize| -> bool {
+            if !api_allowed {
+                return false;
+            }
+            let cand = &self.candidates[c];
+            let fixed_usd = if self.owned(cand.sku) > 0 {
+                self.idle_usd(cand)
+            } else {
+                fixed(cand)
+            };
+            let busy = self.busy_extra_usd_per_hour(cand);
+            self.groups
+                .iter()
+                .all(|g| match (&self.fits[g.rep][c], &self.api_price[g.rep]) {
+                    (Err(_), _) => true,
+                    (Ok(_), Err(_)) => false,
+                    (Ok(fit), Ok(price)) => {
+                        let local = fixed_usd * fit.capacity_hours_per_mtok() / self.hours()
+                            + busy * fit.hours_per_mtok;
+                        *price <= local
+                    }
+                })
+        };
         let useful: Vec<bool> = (0..self.candidates.len())
-            .map(|c| allowed(c) && self.groups.iter().any(|g| self.fits[g.rep][c].is_ok()))
+            .map(|c| {
+                allowed(c)
+                    && self.groups.iter().any(|g| self.fits[g.rep][c].is_ok())
+                    && !beaten_by_api(c)
+            })
             .collect();
         let dominates = |a: usize, b: usize| -> bool {
             let (ca, cb) = (&self.candidates[a], &self.candidates[b]);
@@ -955,9 +988,9 @@ impl<'a> Problem<'a> {
             Restriction::Full => true,
             Restriction::SingleSku(s) => self.candidates[c].sku_index == s,
         };
-        let kept = self.kept_options(&allowed);
-        let options_kept = kept.iter().filter(|k| **k).count();
         let api_allowed = restriction == Restriction::Full;
+        let kept = self.kept_options(&allowed, api_allowed);
+        let options_kept = kept.iter().filter(|k| **k).count();
         let occurrences = self.occurrences();
         let groups = &self.groups;
         let buckets = &self.buckets;
