@@ -212,9 +212,10 @@ fn main() {
         total_ms.sort_by(f64::total_cmp);
         let s = &plan.solver;
         println!(
-            "{label}: 50 workloads → {} groups, 200 options → {} kept, 168 hours → {} buckets; {} vars ({} int), {} constraints",
+            "{label}: 50 workloads → {} groups, 200 options → {} kept, {} hours → {} buckets; {} vars ({} int), {} constraints",
             s.workload_groups,
             s.options_kept,
+            plan.schedule.hours,
             s.hour_buckets,
             s.variables,
             s.integer_variables,
