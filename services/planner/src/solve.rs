@@ -1604,7 +1604,12 @@ impl<'a> Problem<'a> {
                     .iter()
                     .filter(|b| b.starts_with("budget") || b.starts_with("max nodes"))
                     .collect();
-                if limits.is_empty() {
+                if limits.is_empty() && self.buckets.len() > 1 {
+                    format!(
+                        "whole nodes run the base load; the peak hours above it would leave another node idle too long to pay for itself, so they go to {}",
+                        api_words(*price)
+                    )
+                } else if limits.is_empty() {
                     format!(
                         "whole nodes run the base; the remainder would not fill another node, so it goes to {}",
                         api_words(*price)
@@ -1684,11 +1689,7 @@ impl<'a> Problem<'a> {
             .filter(|&c| solution.nodes[c] > 0)
             .zip(pools)
         {
-            let cap = self
-                .groups
-                .iter()
-                .filter_map(|g| self.fits[g.rep][c].as_ref().ok().map(|f| f.util_cap))
-                .fold(0.0, f64::max);
+            let cap = pool.utilization_cap;
             let busy = if flat {
                 pool.utilization
             } else {

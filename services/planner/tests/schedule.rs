@@ -466,6 +466,69 @@ fn a_ttft_limit_lowers_the_utilization_through_queueing() {
     );
 }
 
+#[test]
+fn a_calibrated_model_with_batching_gain_picks_more_slots_and_says_so() {
+    use fleet_planner::throughput::{ObservationSample, UslCurve};
+    let catalog = tiny();
+    // Measured on two nodes: X(N) = 156.25·N / (1 + 0.1(N−1)), a real batching gain.
+    let curve = UslCurve {
+        lambda_tok_s: 156.25,
+        sigma: 0.1,
+        kappa: 0.0,
+    };
+    let samples: Vec<ObservationSample> = [1u32, 2, 4]
+        .iter()
+        .flat_map(|&n| {
+            (0..20).map(move |i| ObservationSample {
+                node_id: format!("node-{}", i % 2),
+                sku: "box".into(),
+                model: "m".into(),
+                quant: "Q4_K_M".into(),
+                concurrency: n,
+                window_start_unix_ms: 1_795_885_140_000 - i64::from(i) * 60_000,
+                window_end_unix_ms: 1_795_885_200_000 - i64::from(i) * 60_000,
+                prompt_tokens: 1_000_000,
+                predicted_tokens: 1_000_000,
+                prompt_seconds: 200.0,
+                predicted_seconds: 1_000_000.0 / curve.per_stream_tok_s(n),
+                prefill_tok_s: 5_000.0,
+                decode_tok_s: curve.per_stream_tok_s(n),
+                aggregate_decode_tok_s: curve.aggregate_tok_s(n),
+                mean_concurrency: f64::from(n),
+                queue_depth: 0.0,
+                cache_hit_rate: 0.0,
+                power_w: Some(500.0),
+                probe: false,
+            })
+        })
+        .collect();
+    let model = ThroughputModel::calibrate(&catalog, &samples);
+    let mut w = Workload::new("prod", TokenCount(1_200_000_000));
+    w.input_share = 0.0;
+    w.local_only = true;
+    let request = PlanRequest {
+        workloads: vec![w],
+        overrides: free_power(),
+        ..Default::default()
+    };
+    let plan = propose(&catalog, &model, &request).unwrap();
+    // N = 8 (fitted) gives the most tokens per node: 156.25 × 8 / 1.7 = 735 tok/s, 92 tok/s a
+    // stream (≥ 10), so 1.667M tokens an hour need 1.667M ÷ (735 × 3600 × 0.8) = 0.79 → 1 node.
+    assert_eq!(plan.pools.len(), 1, "{:?}", plan.pools);
+    assert_eq!(plan.pools[0].concurrency, 8);
+    assert_eq!(plan.pools[0].nodes, 1);
+    assert_eq!(
+        plan.pools[0].throughput_provenance,
+        "USL fit to measured N=1,2,4: 2 nodes, 60 windows, last at 2026-11-28 17:00 UTC"
+    );
+    assert!(
+        plan.throughput_source.contains("box m Q4_K_M N=8"),
+        "{}",
+        plan.throughput_source
+    );
+    assert_eq!(plan.throughput_version, model.version);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Property tests over the schedule.
 
