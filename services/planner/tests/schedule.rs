@@ -529,6 +529,48 @@ fn a_calibrated_model_with_batching_gain_picks_more_slots_and_says_so() {
     assert_eq!(plan.throughput_version, model.version);
 }
 
+#[test]
+fn merging_hours_and_workloads_does_not_change_the_optimum() {
+    let catalog = dear_api_catalog();
+    let model = ThroughputModel::from_catalog(&catalog);
+    let mut one =
+        Workload::new("a", TokenCount(2_000_000_000)).with_profile(DemandProfile::BusinessHours);
+    one.ttft_p95_ms = Some(20_000.0);
+    // The same demand as two identical workloads (they merge into one group) …
+    let mut half_a = one.clone();
+    half_a.monthly_tokens = TokenCount(1_000_000_000);
+    let mut half_b = half_a.clone();
+    half_b.name = "b".into();
+    // … and as a 168-hour week that repeats the business day (its 168 hours merge into 2).
+    let day = DemandProfile::BusinessHours.shares();
+    let mut weekly = one.clone();
+    weekly.profile = DemandProfile::Weights((0..168).map(|h| day[h % 24]).collect());
+    let cost = |workloads: Vec<Workload>| {
+        let plan = propose(
+            &catalog,
+            &model,
+            &PlanRequest {
+                workloads,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        (
+            plan.cost.total_usd,
+            plan.solver.workload_groups,
+            plan.solver.hour_buckets,
+        )
+    };
+    let (base, groups, buckets) = cost(vec![one]);
+    assert_eq!((groups, buckets), (1, 2));
+    let (split, groups, _) = cost(vec![half_a, half_b]);
+    assert_eq!(groups, 1);
+    assert!(close(split, base, 1e-6 * base), "{split} vs {base}");
+    let (week, _, buckets) = cost(vec![weekly]);
+    assert_eq!(buckets, 2);
+    assert!(close(week, base, 1e-6 * base), "{week} vs {base}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Property tests over the schedule.
 
