@@ -1254,6 +1254,13 @@ impl<'a> Problem<'a> {
         let solution = match model.solve() {
             Ok(solution) => solution,
             Err(good_lp::ResolutionError::Infeasible) => return Err(SolveFailure::Infeasible),
+            Err(other) if other.to_string().contains("Time limit reached") => {
+                return Err(SolveFailure::Solver(format!(
+                    "no plan found within the {} s time limit ({variables} variables, {integer_variables} integer, {} hour buckets after merging identical hours); raise the time limit or use fewer distinct hourly profiles",
+                    trim_float(settings.time_limit_s.unwrap_or(0.0)),
+                    buckets.len()
+                )));
+            }
             Err(other) => return Err(SolveFailure::Solver(other.to_string())),
         };
         let solve_ms = started.elapsed().as_secs_f64() * 1_000.0;
