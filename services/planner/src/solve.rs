@@ -866,6 +866,9 @@ impl<'a> Problem<'a> {
         for (sku, max) in &self.request.constraints.max_nodes_per_sku {
             limits.push(format!("at most {max} {sku} nodes"));
         }
+        if let Some(cap_w) = self.request.constraints.site_power_cap_w {
+            limits.push(format!("a site power cap of {} W", format_int(cap_w)));
+        }
         let demand = format!(
             "{} tokens/month that must stay local",
             format_tokens(local_mtok * 1e6)
@@ -874,11 +877,18 @@ impl<'a> Problem<'a> {
             Ok(solution) => {
                 let capex: f64 = unlimited.pool_capex(&solution);
                 let fleet = unlimited.fleet_words(&solution);
+                let watts: f64 = solution
+                    .nodes
+                    .iter()
+                    .zip(&unlimited.candidates)
+                    .map(|(&n, c)| f64::from(n) * c.point.power_busy_w)
+                    .sum();
                 PlanError::Infeasible {
                     reason: format!(
-                        "{} cannot serve the {demand}: the cheapest fleet that can needs {} of new hardware ({fleet})",
+                        "{} cannot serve the {demand}: the cheapest fleet that can needs {} of new hardware and {} W at busy power ({fleet})",
                         limits.join(" and "),
                         format_usd(capex),
+                        format_int(watts),
                     ),
                 }
             }

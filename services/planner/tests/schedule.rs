@@ -295,10 +295,11 @@ fn site_power_cap_limits_the_fleet() {
         ok.solver.binding
     );
     request.constraints.site_power_cap_w = Some(1_999.0);
-    assert!(matches!(
-        plan(&catalog, &request),
-        Err(PlanError::Infeasible { .. })
-    ));
+    let err = plan(&catalog, &request).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "infeasible: a site power cap of 1,999 W cannot serve the 1.2B tokens/month that must stay local: the cheapest fleet that can needs $144,000.00 of new hardware and 2,000 W at busy power (4 × box Q4_K_M)"
+    );
     request.constraints.site_power_cap_w = Some(-1.0);
     assert!(matches!(
         plan(&catalog, &request),
