@@ -238,6 +238,14 @@ impl std::fmt::Display for HourWindow {
     }
 }
 
+impl Default for Workload {
+    /// Returns a workload named `default` with no tokens and every default: fill in at least
+    /// `monthly_tokens` (validation rejects 0), e.g. `Workload { monthly_tokens, ..Default::default() }`.
+    fn default() -> Self {
+        Workload::new("default", TokenCount(0))
+    }
+}
+
 impl Workload {
     /// Returns a workload with the default split, prompt length, SLO and quality floor.
     pub fn new(name: impl Into<String>, monthly_tokens: TokenCount) -> Self {
@@ -258,7 +266,7 @@ impl Workload {
         }
     }
 
-    /// Returns the workload with a demand profile.
+    /// Returns the workload with a demand profile (builder style).
     pub fn with_profile(mut self, profile: DemandProfile) -> Self {
         self.profile = profile;
         self

@@ -3,7 +3,8 @@
 //! gateway applies in one hour ([`Plan::routing_at`]).
 //!
 //! Token figures are for one occurrence of the hour (one day's 14:00, say); a month holds
-//! `occurrences_per_month` of them (30 for a day profile, 30 ÷ 7 × … = 720 ÷ 168 for a week).
+//! `occurrences_per_month` of them: hours per month ÷ hours in the cycle, 720 ÷ 24 = 30 for a day
+//! and 720 ÷ 168 ≈ 4.29 for a week.
 
 use serde::{Deserialize, Serialize};
 
