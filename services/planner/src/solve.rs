@@ -524,10 +524,6 @@ impl<'a> Problem<'a> {
         self.assumptions.hours_per_month
     }
 
-    fn cap_hours(&self) -> f64 {
-        self.assumptions.utilization_cap * self.assumptions.hours_per_month
-    }
-
     fn owned(&self, sku: &HardwareSku) -> u32 {
         self.request
             .constraints
@@ -562,10 +558,11 @@ impl<'a> Problem<'a> {
     fn local_usd_per_mtok_at_cap(&self, w: usize, c: usize) -> Option<f64> {
         let fit = self.fits[w][c].as_ref().ok()?;
         let cand = &self.candidates[c];
+        let cap_hours = fit.util_cap * self.hours();
         let monthly = self.assumptions.amortization_usd(cand.sku.price_usd)
             + self.idle_usd(cand)
-            + self.cap_hours() * self.busy_extra_usd_per_hour(cand);
-        Some(monthly / (self.cap_hours() / fit.hours_per_mtok))
+            + cap_hours * self.busy_extra_usd_per_hour(cand);
+        Some(monthly / (cap_hours / fit.hours_per_mtok))
     }
 
     fn option_label(&self, c: usize) -> String {
@@ -1599,10 +1596,10 @@ impl<'a> Problem<'a> {
         };
         let local_words = |(c, usd): (usize, f64)| {
             format!(
-                "the cheapest local option, {}, at {}/1M on a new node {:.0}% busy",
+                "the cheapest local option, {}, at {}/1M on a new node {:.1}% busy",
                 self.option_label(c),
                 format_usd(usd),
-                self.assumptions.utilization_cap * 100.0
+                self.fits[w][c].as_ref().map_or(0.0, |f| f.util_cap) * 100.0
             )
         };
         match (&self.api_price[w], local > 1e-9, api > 1e-9) {
