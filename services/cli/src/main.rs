@@ -1,4 +1,4 @@
-//! `planner-cli`: propose a fleet, print the break-even table. Argument parsing and rendering
+//! `planner-cli`: propose a fleet, print its hourly schedule, print the break-even table. Argument parsing and rendering
 //! only; all planning is the `fleet-planner` library's.
 //!
 //! Errors print one line on stderr and exit non-zero: 2 for bad input, 3 for an infeasible
@@ -16,8 +16,8 @@ use fleet_planner::catalog::Catalog;
 use fleet_planner::cost::{CostAssumptions, breakeven_table};
 use fleet_planner::demand::{
     CostOverrides, DEFAULT_INPUT_SHARE, DEFAULT_MIN_DECODE_TOK_S, DEFAULT_MIN_QUANT,
-    DEFAULT_PROMPT_TOKENS, FileFormat, FleetConstraints, PlanRequest, Workload,
-    parse_workload_file,
+    DEFAULT_PROMPT_TOKENS, DemandProfile, FileFormat, FleetConstraints, HourWindow, PlanRequest,
+    Workload, parse_workload_file,
 };
 use fleet_planner::grpc::{
     api_offer_from_pb, benchmark_from_pb, hardware_from_pb, hardware_to_pb, plan_from_pb,
@@ -60,6 +60,8 @@ struct Cli {
 enum Command {
     /// Proposes the cheapest fleet that meets the workloads' demand and SLOs.
     Propose(ProposeArgs),
+    /// Proposes a plan and prints its hourly schedule: local vs API per hour, pool utilization.
+    Schedule(ScheduleArgs),
     /// Prints cost per million tokens and break-even against the API for each hardware SKU.
     Breakeven(BreakevenArgs),
     /// Lists, shows, re-runs and compares stored plans.
@@ -183,10 +185,40 @@ enum Output {
     Markdown,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ScheduleOutput {
+    Table,
+    Csv,
+    Json,
+}
+
 #[derive(Debug, clap::Args)]
 struct ProposeArgs {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
+    output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+struct ScheduleArgs {
+    /// A stored plan's id; without it, the plan the workload flags describe is proposed (and
+    /// stored) first.
+    #[arg(value_name = "PLAN", conflicts_with_all = ["demand", "file"])]
+    plan: Option<String>,
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Output format: a text chart of the day, CSV rows or JSON.
+    #[arg(long, short, value_enum, default_value_t = ScheduleOutput::Table)]
+    output: ScheduleOutput,
+}
+
+/// The workload, limits and solver flags `propose` and `schedule` share.
+#[derive(Debug, clap::Args)]
+struct RequestArgs {
     /// Monthly tokens, input and output together: 1.5B, 500M, 20k, 2T or a plain integer.
-    #[arg(long, value_parser = parse_tokens, allow_hyphen_values = true, required_unless_present = "file", conflicts_with = "file")]
+    #[arg(long, value_parser = parse_tokens, allow_hyphen_values = true, conflicts_with = "file")]
     demand: Option<TokenCount>,
     /// Workload name used in the plan.
     #[arg(long, default_value = "default")]
@@ -209,6 +241,22 @@ struct ProposeArgs {
     /// Lowest quantization allowed (by quality retained), e.g. Q4_K_M, Q5_K_M, FP16.
     #[arg(long, default_value = DEFAULT_MIN_QUANT)]
     min_quant: String,
+    /// Hourly demand profile: flat, business-hours (09-17 at 3x), 8h-day (09-17 only), or 24
+    /// (a day) or 168 (a week from Monday 00:00) comma-separated weights.
+    #[arg(long, default_value = "flat", value_parser = parse_profile)]
+    profile: DemandProfile,
+    /// Share of the tokens, 0 to 1, that may run at any hour of --defer-window.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share, allow_hyphen_values = true)]
+    deferrable_share: f64,
+    /// Hours deferrable work may run in, START-END, e.g. 22-6.
+    #[arg(long, value_parser = parse_window)]
+    defer_window: Option<HourWindow>,
+    /// Critical: pools serving this workload keep one spare node (N+1).
+    #[arg(long)]
+    critical: bool,
+    /// Site power limit in watts (every node at busy power at once), e.g. 5000 or 12k.
+    #[arg(long, value_parser = parse_watts, allow_hyphen_values = true)]
+    site_power_cap: Option<f64>,
     /// Capex budget for new hardware, e.g. 50k or $12000.
     #[arg(long, value_parser = parse_budget, allow_hyphen_values = true)]
     budget: Option<f64>,
@@ -233,9 +281,6 @@ struct ProposeArgs {
     /// Stop the solver after this long and print the best plan found with its gap.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     time_limit: f64,
-    /// Output format.
-    #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
-    output: Output,
     /// Print solve times as 0 (for reproducible snapshots).
     #[arg(long, hide = true)]
     redact_timings: bool,
@@ -333,6 +378,29 @@ fn parse_prompt_tokens(raw: &str) -> Result<u32, String> {
     }
 }
 
+fn parse_profile(raw: &str) -> Result<DemandProfile, String> {
+    DemandProfile::parse(raw).map_err(|e| match e {
+        PlanError::InvalidRequest { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+fn parse_window(raw: &str) -> Result<HourWindow, String> {
+    HourWindow::parse(raw).map_err(|e| match e {
+        PlanError::InvalidRequest { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+fn parse_watts(raw: &str) -> Result<f64, String> {
+    let watts = parse_scaled_decimal("site power cap", raw).map_err(|e| e.to_string())?;
+    if watts > 0.0 {
+        Ok(watts)
+    } else {
+        Err(format!("'{raw}' must be greater than zero"))
+    }
+}
+
 fn parse_sku_count(raw: &str) -> Result<(String, u32), String> {
     let (sku, count) = raw
         .split_once('=')
@@ -426,7 +494,12 @@ fn run(cli: Cli) -> Result<String, Failure> {
 
 async fn run_async(cli: Cli) -> Result<String, Failure> {
     let mut settings = PlannerSettings::default();
-    if let Command::Propose(args) = &cli.command {
+    let request_args = match &cli.command {
+        Command::Propose(args) => Some(&args.request),
+        Command::Schedule(args) => Some(&args.request),
+        _ => None,
+    };
+    if let Some(args) = request_args {
         settings.solve = SolveSettings {
             time_limit_s: Some(args.time_limit / 1_000.0),
             mip_gap: None,
@@ -441,6 +514,7 @@ async fn run_async(cli: Cli) -> Result<String, Failure> {
     .await?;
     match cli.command {
         Command::Propose(args) => propose(&mut client, args).await,
+        Command::Schedule(args) => schedule(&mut client, args).await,
         Command::Breakeven(args) => {
             let catalog = remote_catalog(&mut client).await?;
             breakeven(&catalog, args)
@@ -542,7 +616,7 @@ fn render_plan(printed: &Printed, output: Output) -> String {
     }
 }
 
-fn request_from_args(args: &ProposeArgs) -> Result<PlanRequest, Failure> {
+fn request_from_args(args: &RequestArgs) -> Result<PlanRequest, Failure> {
     let mut request = match &args.file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| Failure {
@@ -555,7 +629,10 @@ fn request_from_args(args: &ProposeArgs) -> Result<PlanRequest, Failure> {
             })?
         }
         None => {
-            let demand = args.demand.expect("clap requires --demand without --file");
+            let demand = args.demand.ok_or_else(|| Failure {
+                code: 2,
+                message: "one of --demand or --file is required (e.g. --demand 1.5B)".into(),
+            })?;
             let mut workload = Workload::new(args.name.clone(), demand);
             workload.input_share = args.input_share;
             workload.prompt_tokens = args.prompt_tokens;
@@ -563,6 +640,10 @@ fn request_from_args(args: &ProposeArgs) -> Result<PlanRequest, Failure> {
             workload.min_decode_tok_s = args.min_decode;
             workload.local_only = args.local_only;
             workload.min_quant = args.min_quant.clone();
+            workload.profile = args.profile.clone();
+            workload.deferrable_share = args.deferrable_share;
+            workload.defer_window = args.defer_window;
+            workload.critical = args.critical;
             PlanRequest {
                 workloads: vec![workload],
                 constraints: FleetConstraints::default(),
@@ -578,6 +659,9 @@ fn request_from_args(args: &ProposeArgs) -> Result<PlanRequest, Failure> {
     let to_map = |pairs: &[(String, u32)]| pairs.iter().cloned().collect::<BTreeMap<_, _>>();
     c.max_nodes_per_sku.extend(to_map(&args.max_nodes));
     c.owned_nodes_per_sku.extend(to_map(&args.owned));
+    if args.site_power_cap.is_some() {
+        c.site_power_cap_w = args.site_power_cap;
+    }
     let o = &mut request.overrides;
     o.utilization_cap = args.utilization_cap.or(o.utilization_cap);
     o.electricity_usd_per_kwh = args.kwh_price.or(o.electricity_usd_per_kwh);
@@ -591,10 +675,29 @@ fn request_from_args(args: &ProposeArgs) -> Result<PlanRequest, Failure> {
     Ok(request)
 }
 
-async fn propose(client: &mut Client, args: ProposeArgs) -> Result<String, Failure> {
-    let request = request_from_args(&args)?;
+/// Proposes the plan the flags describe and returns it as printed.
+async fn propose_printed(client: &mut Client, args: &RequestArgs) -> Result<Printed, Failure> {
+    let request = request_from_args(args)?;
     let response = rpc!(client, propose, plan_request_to_pb(&request))?;
-    let printed = printed_from_pb(response.plan, args.redact_timings)?;
+    printed_from_pb(response.plan, args.redact_timings)
+}
+
+async fn schedule(client: &mut Client, args: ScheduleArgs) -> Result<String, Failure> {
+    let plan = match &args.plan {
+        Some(id) => fetch_plan(client, id).await?.plan,
+        None => propose_printed(client, &args.request).await?.plan,
+    };
+    Ok(match args.output {
+        ScheduleOutput::Table => render::schedule_doc(&plan).to_text(),
+        ScheduleOutput::Csv => render::schedule_csv(&plan),
+        ScheduleOutput::Json => render::schedule_json(&plan),
+    })
+}
+
+async fn propose(client: &mut Client, args: ProposeArgs) -> Result<String, Failure> {
+    let request = request_from_args(&args.request)?;
+    let response = rpc!(client, propose, plan_request_to_pb(&request))?;
+    let printed = printed_from_pb(response.plan, args.request.redact_timings)?;
     Ok(render_plan(&printed, args.output))
 }
 

@@ -2,7 +2,7 @@
 //! produce it, so a reviewer can redo the arithmetic by hand.
 
 use fleet_planner::cost::{BreakevenRow, CostAssumptions};
-use fleet_planner::plan::{BaselineKind, Plan};
+use fleet_planner::plan::{BaselineKind, Plan, Pool};
 use fleet_planner::units::{format_int, format_ms, format_tokens, format_usd};
 
 use crate::doc::Doc;
@@ -15,6 +15,15 @@ fn num(value: f64) -> String {
     let text = format!("{value:.2}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     text.to_string()
+}
+
+/// Returns a pool's label: `sku quant`, with ` N=…` when it runs several slots per instance.
+fn pool_label(p: &Pool) -> String {
+    if p.concurrency > 1 {
+        format!("{} {} N={}", p.sku, p.quant, p.concurrency)
+    } else {
+        format!("{} {}", p.sku, p.quant)
+    }
 }
 
 /// Returns the plan as a document.
@@ -60,6 +69,9 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
             ">decode ≥",
             "local-only",
             "quality ≥",
+            "profile",
+            ">deferrable",
+            "critical",
         ],
         plan.workloads
             .iter()
@@ -73,6 +85,14 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
                     format!("{} tok/s", num(w.min_decode_tok_s)),
                     if w.local_only { "yes" } else { "no" }.into(),
                     w.min_quant.clone(),
+                    w.profile.label(),
+                    match w.defer_window {
+                        Some(window) if w.deferrable_share > 0.0 => {
+                            format!("{} in {window}", pct(w.deferrable_share))
+                        }
+                        _ => "-".into(),
+                    },
+                    if w.critical { "N+1" } else { "no" }.into(),
                 ]
             })
             .collect(),
@@ -89,7 +109,9 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
                 ">new",
                 ">owned",
                 ">inst/node",
+                ">slots N",
                 ">decode tok/s",
+                ">agg tok/s",
                 ">prefill tok/s",
                 ">busy W",
                 ">idle W",
@@ -100,12 +122,14 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
                 .iter()
                 .map(|p| {
                     vec![
-                        format!("{} {}", p.sku, p.quant),
+                        pool_label(p),
                         p.nodes.to_string(),
                         p.new_nodes.to_string(),
                         p.owned_nodes.to_string(),
                         p.instances_per_node.to_string(),
+                        p.concurrency.to_string(),
                         num(p.decode_tok_s),
+                        num(p.aggregate_decode_tok_s),
                         format_int(p.prefill_tok_s),
                         format_int(p.power_busy_w),
                         format_int(p.power_idle_w),
@@ -121,6 +145,9 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
                 ">tokens/month",
                 ">busy h",
                 ">utilization",
+                ">peak hour",
+                ">cap",
+                ">spare",
                 ">capex",
                 ">amortization",
                 ">energy",
@@ -129,10 +156,13 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
                 .iter()
                 .map(|p| {
                     vec![
-                        format!("{} {}", p.sku, p.quant),
+                        pool_label(p),
                         format_tokens(p.tokens_per_month),
                         num(p.busy_hours),
                         pct(p.utilization),
+                        pct(p.peak_utilization),
+                        pct(p.utilization_cap),
+                        p.spare_nodes.to_string(),
                         format_usd(p.capex_usd),
                         format_usd(p.amortization_usd),
                         format_usd(p.energy_usd),
@@ -153,7 +183,14 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
                 } else {
                     r.local
                         .iter()
-                        .map(|s| format!("{} {}: {}", s.sku, s.quant, format_tokens(s.tokens)))
+                        .map(|s| {
+                            let n = if s.concurrency > 1 {
+                                format!(" N={}", s.concurrency)
+                            } else {
+                                String::new()
+                            };
+                            format!("{} {}{n}: {}", s.sku, s.quant, format_tokens(s.tokens))
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
@@ -284,7 +321,7 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
         ));
     }
     notes.push(
-        "busy h = Σ tokens × (input share ÷ prefill tok/s + output share ÷ decode tok/s) ÷ instances per node ÷ 3600"
+        "busy h = Σ tokens × (input share ÷ prefill tok/s + output share ÷ agg tok/s) ÷ instances per node ÷ 3600; agg tok/s is one instance's decode summed over its N slots, decode tok/s what one stream sees"
             .into(),
     );
     notes.extend(plan.notes.iter().cloned());
@@ -368,6 +405,178 @@ pub fn breakeven_doc(
         "the reference article prints 19.4B tokens/month for 22.4 tok/s at 8 h/day; the product is 19.35M, so its $/100M column is 1000× too low".into(),
     ]);
     doc
+}
+
+/// Width of the day chart's bars, in characters.
+const CHART_WIDTH: usize = 40;
+
+fn cycle_hour_label(hours: u32, hour: u32) -> String {
+    if hours == 24 {
+        format!("{hour:02}:00")
+    } else {
+        let day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][(hour / 24) as usize % 7];
+        format!("{day} {:02}:00", hour % 24)
+    }
+}
+
+/// Returns the schedule as a document: a text chart of each hour (█ local, ░ API, one bar per
+/// hour scaled to the busiest hour) with the figures behind it, and per-pool utilization.
+pub fn schedule_doc(plan: &Plan) -> Doc {
+    let mut doc = Doc::default();
+    let schedule = &plan.schedule;
+    doc.heading(format!(
+        "fleetplan schedule: {} hours ({}), {} pool{}",
+        schedule.hours,
+        if schedule.hours == 24 {
+            "a day"
+        } else {
+            "a week"
+        },
+        schedule.pools.len(),
+        if schedule.pools.len() == 1 { "" } else { "s" }
+    ));
+    if schedule.hours == 0 {
+        doc.para("This plan has no schedule (made before schedules existed).");
+        return doc;
+    }
+    doc.para(format!(
+        "Tokens in one occurrence of each hour; each occurs {} times a month. █ local, ░ API, scaled to the busiest hour.",
+        num(schedule.occurrences_per_month)
+    ));
+    let peak = schedule
+        .hourly
+        .iter()
+        .map(|h| h.local_tokens + h.api_tokens)
+        .fold(0.0, f64::max);
+    let mut rows = Vec::new();
+    for hour in &schedule.hourly {
+        let total = hour.local_tokens + hour.api_tokens;
+        let (local_chars, api_chars) = if peak > 0.0 {
+            let total_chars = (total / peak * CHART_WIDTH as f64).round() as usize;
+            let local_chars = (hour.local_tokens / peak * CHART_WIDTH as f64).round() as usize;
+            let local_chars = local_chars.min(total_chars);
+            (local_chars, total_chars - local_chars)
+        } else {
+            (0, 0)
+        };
+        let bar = format!(
+            "{}{}{}",
+            "█".repeat(local_chars),
+            "░".repeat(api_chars),
+            " ".repeat(CHART_WIDTH - local_chars - api_chars)
+        );
+        let utilization = hour
+            .pool_utilization
+            .iter()
+            .map(|u| pct(*u))
+            .collect::<Vec<_>>()
+            .join(" ");
+        rows.push(vec![
+            cycle_hour_label(schedule.hours, hour.hour),
+            bar,
+            format_tokens(hour.local_tokens),
+            format_tokens(hour.api_tokens),
+            if total > 0.0 {
+                pct(hour.api_tokens / total)
+            } else {
+                "-".into()
+            },
+            if utilization.is_empty() {
+                "-".into()
+            } else {
+                utilization
+            },
+        ]);
+    }
+    doc.table(
+        &[
+            "hour",
+            "local █ / API ░",
+            ">local",
+            ">API",
+            ">API share",
+            ">pool utilization",
+        ],
+        rows,
+    );
+    if !schedule.pools.is_empty() {
+        doc.para("Pools, in the order of the utilization column:");
+        doc.list(
+            plan.pools
+                .iter()
+                .zip(&schedule.pools)
+                .map(|(p, label)| {
+                    format!(
+                        "{label}: {} node{}{}, peak hour {} busy, month {} busy",
+                        p.nodes,
+                        if p.nodes == 1 { "" } else { "s" },
+                        if p.spare_nodes > 0 {
+                            format!(" ({} spare)", p.spare_nodes)
+                        } else {
+                            String::new()
+                        },
+                        pct(p.peak_utilization),
+                        pct(p.utilization)
+                    )
+                })
+                .collect(),
+        );
+    }
+    doc.para(format!(
+        "Month: {} local, {} to the API, {}/month.",
+        format_tokens(plan.cost.tokens_local),
+        format_tokens(plan.cost.tokens_api),
+        format_usd(plan.cost.total_usd)
+    ));
+    doc
+}
+
+/// Quotes a CSV field when it needs it.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// Returns the schedule as CSV, one row per (hour, workload, target) with tokens:
+/// `hour,workload,target,tokens,pool_utilization`; `target` is a pool label or `api`, and
+/// `pool_utilization` that pool's busy fraction in the hour (empty for the API). Rows with no
+/// tokens are left out.
+pub fn schedule_csv(plan: &Plan) -> String {
+    let schedule = &plan.schedule;
+    let mut out = String::from("hour,workload,target,tokens,pool_utilization\n");
+    for hour in &schedule.hourly {
+        for w in &hour.workloads {
+            for (p, tokens) in w.pool_tokens.iter().enumerate() {
+                if *tokens > 0.0 {
+                    out.push_str(&format!(
+                        "{},{},{},{:.0},{:.6}\n",
+                        hour.hour,
+                        csv_field(&w.workload),
+                        csv_field(&schedule.pools[p]),
+                        tokens,
+                        hour.pool_utilization[p]
+                    ));
+                }
+            }
+            if w.api_tokens > 0.0 {
+                out.push_str(&format!(
+                    "{},{},api,{:.0},\n",
+                    hour.hour,
+                    csv_field(&w.workload),
+                    w.api_tokens
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Returns the schedule as pretty JSON (the plan's `schedule` field).
+pub fn schedule_json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(&plan.schedule).expect("schedules serialize to JSON") + "\n"
 }
 
 /// Returns a listing of stored plans.

@@ -39,6 +39,211 @@ pub struct Workload {
     pub local_only: bool,
     /// Lowest quantization (by quality retained) allowed.
     pub min_quant: String,
+    /// How the demand spreads over the hours of a day or a week.
+    #[serde(default)]
+    pub profile: DemandProfile,
+    /// Share of the tokens, in [0, 1], that may be served at any hour of `defer_window`
+    /// instead of when they arrive (batch work that can run at night).
+    #[serde(default)]
+    pub deferrable_share: f64,
+    /// Hours of the day in which deferrable work may run; required when `deferrable_share > 0`.
+    #[serde(default)]
+    pub defer_window: Option<HourWindow>,
+    /// Pools serving this workload keep one spare node (N+1).
+    #[serde(default)]
+    pub critical: bool,
+    /// Model id; `None` means the catalog's default model. A pool serves one model.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// Hours in a day profile.
+pub const HOURS_PER_DAY: usize = 24;
+/// Hours in a week profile (hour 0 is Monday 00:00).
+pub const HOURS_PER_WEEK: usize = 168;
+
+/// How a workload's demand spreads over the hours of a day (24 buckets) or a week (168).
+///
+/// Hours are the site's clock hours. Presets are days; a day profile repeats every day of a week.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DemandProfile {
+    /// The same demand every hour.
+    #[default]
+    Flat,
+    /// 09:00–17:00 at 3× the rate of the other 16 hours: each business hour carries 3/40 of
+    /// the day, each other hour 1/40.
+    BusinessHours,
+    /// The article's duty cycle: all demand in 09:00–17:00, 1/8 of the day each hour.
+    #[serde(rename = "8h-day", alias = "eight-hour-day")]
+    EightHourDay,
+    /// Explicit relative weights, 24 (a day) or 168 (a week, Monday 00:00 first); they need not
+    /// sum to 1.
+    Weights(Vec<f64>),
+}
+
+impl DemandProfile {
+    /// Returns the profile's weights normalised to sum to 1, 24 or 168 of them.
+    pub fn shares(&self) -> Vec<f64> {
+        let weights: Vec<f64> = match self {
+            DemandProfile::Flat => vec![1.0; HOURS_PER_DAY],
+            DemandProfile::BusinessHours => (0..HOURS_PER_DAY)
+                .map(|h| if (9..17).contains(&h) { 3.0 } else { 1.0 })
+                .collect(),
+            DemandProfile::EightHourDay => (0..HOURS_PER_DAY)
+                .map(|h| if (9..17).contains(&h) { 1.0 } else { 0.0 })
+                .collect(),
+            DemandProfile::Weights(w) => w.clone(),
+        };
+        let sum: f64 = weights.iter().sum();
+        weights.iter().map(|w| w / sum).collect()
+    }
+
+    /// Returns the profile's length: 24 or 168 hours (before validation, whatever was given).
+    pub fn len_hours(&self) -> usize {
+        match self {
+            DemandProfile::Weights(w) => w.len(),
+            _ => HOURS_PER_DAY,
+        }
+    }
+
+    /// Returns the shares over `hours` (24 or 168): a day profile repeats over a week.
+    pub fn shares_over(&self, hours: usize) -> Vec<f64> {
+        let shares = self.shares();
+        if shares.len() == hours {
+            return shares;
+        }
+        let repeats = (hours / shares.len()) as f64;
+        (0..hours)
+            .map(|h| shares[h % shares.len()] / repeats)
+            .collect()
+    }
+
+    /// Parses `flat`, `business-hours`, `8h-day` or comma-separated weights `w0,w1,…`.
+    pub fn parse(text: &str) -> Result<DemandProfile, PlanError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "flat" => Ok(DemandProfile::Flat),
+            "business-hours" | "business" => Ok(DemandProfile::BusinessHours),
+            "8h-day" | "8h" | "eight-hour-day" => Ok(DemandProfile::EightHourDay),
+            other => {
+                let weights = other
+                    .split(',')
+                    .map(|w| {
+                        w.trim().parse::<f64>().map_err(|_| {
+                            PlanError::invalid(
+                                "profile",
+                                format!(
+                                    "'{text}' is not flat, business-hours, 8h-day or 24/168 comma-separated weights ('{}' is not a number)",
+                                    w.trim()
+                                ),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<f64>, _>>()?;
+                let profile = DemandProfile::Weights(weights);
+                profile.validate("profile")?;
+                Ok(profile)
+            }
+        }
+    }
+
+    /// Checks a profile: 24 or 168 finite, non-negative weights with a positive sum.
+    pub fn validate(&self, field: &str) -> Result<(), PlanError> {
+        let DemandProfile::Weights(weights) = self else {
+            return Ok(());
+        };
+        let field = format!("{field}.weights");
+        if weights.len() != HOURS_PER_DAY && weights.len() != HOURS_PER_WEEK {
+            return Err(PlanError::invalid(
+                field,
+                format!(
+                    "needs 24 (a day) or 168 (a week) weights, got {}",
+                    weights.len()
+                ),
+            ));
+        }
+        if let Some((hour, w)) = weights
+            .iter()
+            .enumerate()
+            .find(|(_, w)| !(w.is_finite() && **w >= 0.0))
+        {
+            return Err(PlanError::invalid(
+                field,
+                format!("weight of hour {hour} must be a finite number ≥ 0, got {w}"),
+            ));
+        }
+        if weights.iter().sum::<f64>() <= 0.0 {
+            return Err(PlanError::invalid(field, "weights must not all be zero"));
+        }
+        Ok(())
+    }
+
+    /// Returns the profile's name for tables: `flat`, `business-hours`, `8h-day`, `weights(24)`.
+    pub fn label(&self) -> String {
+        match self {
+            DemandProfile::Flat => "flat".into(),
+            DemandProfile::BusinessHours => "business-hours".into(),
+            DemandProfile::EightHourDay => "8h-day".into(),
+            DemandProfile::Weights(w) => format!("weights({})", w.len()),
+        }
+    }
+}
+
+/// Hours of the day `[start_hour, end_hour)`, wrapping past midnight: `22-6` is 22:00–06:00.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourWindow {
+    /// First hour inside the window, 0–23.
+    pub start_hour: u32,
+    /// First hour after the window, 0–23; equal to `start_hour` means the whole day.
+    pub end_hour: u32,
+}
+
+impl HourWindow {
+    /// Returns whether hour-of-day `hour` (0–23) is inside the window.
+    pub fn contains(&self, hour: u32) -> bool {
+        let hour = hour % 24;
+        if self.start_hour == self.end_hour {
+            true
+        } else if self.start_hour < self.end_hour {
+            (self.start_hour..self.end_hour).contains(&hour)
+        } else {
+            hour >= self.start_hour || hour < self.end_hour
+        }
+    }
+
+    /// Parses `22-6` (22:00 to 06:00).
+    pub fn parse(text: &str) -> Result<HourWindow, PlanError> {
+        let bad = || {
+            PlanError::invalid(
+                "defer_window",
+                format!("'{text}' is not START-END in whole hours 0-23, e.g. 22-6"),
+            )
+        };
+        let (start, end) = text.trim().split_once('-').ok_or_else(bad)?;
+        let start_hour: u32 = start.trim().parse().map_err(|_| bad())?;
+        let end_hour: u32 = end.trim().parse().map_err(|_| bad())?;
+        if start_hour > 23 || end_hour > 23 {
+            return Err(bad());
+        }
+        Ok(HourWindow {
+            start_hour,
+            end_hour,
+        })
+    }
+}
+
+impl std::fmt::Display for HourWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}:00-{:02}:00", self.start_hour, self.end_hour)
+    }
+}
+
+impl Default for Workload {
+    /// Returns a workload named `default` with no tokens and every default: fill in at least
+    /// `monthly_tokens` (validation rejects 0), e.g. `Workload { monthly_tokens, ..Default::default() }`.
+    fn default() -> Self {
+        Workload::new("default", TokenCount(0))
+    }
 }
 
 impl Workload {
@@ -53,7 +258,25 @@ impl Workload {
             min_decode_tok_s: DEFAULT_MIN_DECODE_TOK_S,
             local_only: false,
             min_quant: DEFAULT_MIN_QUANT.to_string(),
+            profile: DemandProfile::Flat,
+            deferrable_share: 0.0,
+            defer_window: None,
+            critical: false,
+            model: None,
         }
+    }
+
+    /// Returns the workload with a demand profile (builder style).
+    pub fn with_profile(mut self, profile: DemandProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// Returns the model id this workload runs: its own or the catalog's default.
+    pub fn model_id<'a>(&'a self, catalog: &'a Catalog) -> &'a str {
+        self.model
+            .as_deref()
+            .unwrap_or(catalog.default_model().id.as_str())
     }
 }
 
@@ -68,6 +291,9 @@ pub struct FleetConstraints {
     /// Nodes already owned per SKU id: their capex is sunk, so they cost only energy.
     #[serde(default)]
     pub owned_nodes_per_sku: BTreeMap<String, u32>,
+    /// Site power limit: every node drawing its busy power at once must fit under it.
+    #[serde(default)]
+    pub site_power_cap_w: Option<f64>,
 }
 
 /// Overrides of the catalog's cost assumptions for one request.
@@ -163,6 +389,42 @@ impl PlanRequest {
                     format!("must be zero or more, got {}", w.min_decode_tok_s),
                 ));
             }
+            w.profile.validate(&field("profile"))?;
+            if !(w.deferrable_share.is_finite() && (0.0..=1.0).contains(&w.deferrable_share)) {
+                return Err(PlanError::invalid(
+                    field("deferrable_share"),
+                    format!("must be between 0 and 1, got {}", w.deferrable_share),
+                ));
+            }
+            if let Some(window) = w.defer_window
+                && (window.start_hour > 23 || window.end_hour > 23)
+            {
+                return Err(PlanError::invalid(
+                    field("defer_window"),
+                    format!(
+                        "hours must be 0-23, got {}-{}",
+                        window.start_hour, window.end_hour
+                    ),
+                ));
+            }
+            if w.deferrable_share > 0.0 && w.defer_window.is_none() {
+                return Err(PlanError::invalid(
+                    field("defer_window"),
+                    format!(
+                        "workload '{}' has a deferrable share of {} but no window to defer into (e.g. 22-6)",
+                        w.name, w.deferrable_share
+                    ),
+                ));
+            }
+            if let Some(model) = &w.model
+                && catalog.model(model).is_none()
+            {
+                let known: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
+                return Err(PlanError::invalid(
+                    field("model"),
+                    format!("unknown model '{model}' (known: {})", known.join(", ")),
+                ));
+            }
             if catalog.quant(&w.min_quant).is_none() {
                 let known: Vec<&str> = catalog.quants.iter().map(|q| q.id.as_str()).collect();
                 return Err(PlanError::invalid(
@@ -197,6 +459,14 @@ impl PlanRequest {
                     ));
                 }
             }
+        }
+        if let Some(cap) = c.site_power_cap_w
+            && !(cap.is_finite() && cap > 0.0)
+        {
+            return Err(PlanError::invalid(
+                "constraints.site_power_cap_w",
+                format!("must be a positive number of watts, got {cap}"),
+            ));
         }
         let o = &self.overrides;
         if let Some(cap) = o.utilization_cap
@@ -246,6 +516,8 @@ struct WorkloadFile {
     kwh_price: Option<f64>,
     #[serde(default)]
     amortization_months: Option<f64>,
+    #[serde(default)]
+    site_power_cap_w: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,6 +537,24 @@ struct WorkloadEntry {
     local_only: bool,
     #[serde(default)]
     min_quant: Option<String>,
+    #[serde(default)]
+    profile: Option<ProfileEntry>,
+    #[serde(default)]
+    deferrable_share: Option<f64>,
+    #[serde(default)]
+    defer_window: Option<String>,
+    #[serde(default)]
+    critical: bool,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// A profile in a file: a preset name or an array of 24/168 weights.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum ProfileEntry {
+    Name(String),
+    Weights(Vec<f64>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,7 +596,14 @@ impl FileFormat {
 /// input_share = 0.85
 /// ttft = "3s"
 /// local_only = true
+/// profile = "business-hours"    # flat | business-hours | 8h-day | [24 or 168 weights]
+/// deferrable_share = 0.3        # may run at any hour of defer_window
+/// defer_window = "22-6"
+/// critical = true               # its pools keep one spare node
+/// model = "deepseek-v4-pro"     # default: the catalog's default model
 /// ```
+///
+/// Top level also accepts `site_power_cap_w = 5000`.
 pub fn parse_workload_file(text: &str, format: FileFormat) -> Result<PlanRequest, PlanError> {
     let file: WorkloadFile = match format {
         FileFormat::Toml => toml::from_str(text)
@@ -345,6 +642,29 @@ pub fn parse_workload_file(text: &str, format: FileFormat) -> Result<PlanRequest
         if let Some(quant) = entry.min_quant {
             w.min_quant = quant;
         }
+        w.profile = match entry.profile {
+            None => DemandProfile::Flat,
+            Some(ProfileEntry::Weights(weights)) => DemandProfile::Weights(weights),
+            Some(ProfileEntry::Name(name)) => DemandProfile::parse(&name).map_err(|e| match e {
+                PlanError::InvalidRequest { reason, .. } => {
+                    PlanError::invalid(format!("workload[{i}].profile"), reason)
+                }
+                other => other,
+            })?,
+        };
+        if let Some(share) = entry.deferrable_share {
+            w.deferrable_share = share;
+        }
+        if let Some(window) = entry.defer_window {
+            w.defer_window = Some(HourWindow::parse(&window).map_err(|e| match e {
+                PlanError::InvalidRequest { reason, .. } => {
+                    PlanError::invalid(format!("workload[{i}].defer_window"), reason)
+                }
+                other => other,
+            })?);
+        }
+        w.critical = entry.critical;
+        w.model = entry.model;
         workloads.push(w);
     }
     let budget_usd = match file.budget {
@@ -361,6 +681,7 @@ pub fn parse_workload_file(text: &str, format: FileFormat) -> Result<PlanRequest
             budget_usd,
             max_nodes_per_sku: file.max_nodes,
             owned_nodes_per_sku: file.owned,
+            site_power_cap_w: file.site_power_cap_w,
         },
         overrides: CostOverrides {
             utilization_cap: file.utilization_cap,
@@ -508,5 +829,81 @@ min_quant = "Q5_K_M"
         request.validate(&catalog).unwrap();
         request.workloads.clear();
         assert!(request.validate(&catalog).is_err());
+    }
+
+    #[test]
+    fn reads_profiles_deferral_and_site_power_from_a_file() {
+        let text = r#"
+site_power_cap_w = 5000
+[[workload]]
+name = "batch"
+demand = "1B"
+profile = "8h-day"
+deferrable_share = 0.3
+defer_window = "22-6"
+critical = true
+model = "deepseek-v4-pro"
+[[workload]]
+name = "week"
+demand = "1B"
+profile = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]
+"#;
+        let request = parse_workload_file(text, FileFormat::Toml).unwrap();
+        request.validate(&catalog()).unwrap();
+        let batch = &request.workloads[0];
+        assert_eq!(batch.profile, DemandProfile::EightHourDay);
+        assert_eq!(batch.deferrable_share, 0.3);
+        assert_eq!(
+            batch.defer_window,
+            Some(HourWindow {
+                start_hour: 22,
+                end_hour: 6
+            })
+        );
+        assert!(batch.critical);
+        assert_eq!(batch.model.as_deref(), Some("deepseek-v4-pro"));
+        assert_eq!(request.workloads[1].profile.len_hours(), 24);
+        assert_eq!(request.constraints.site_power_cap_w, Some(5_000.0));
+        let err = parse_workload_file(
+            "[[workload]]\nname = \"a\"\ndemand = \"1B\"\nprofile = \"weekly\"\n",
+            FileFormat::Toml,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("invalid workload[0].profile: 'weekly' is not flat"),
+            "{err}"
+        );
+        // Older plan JSON without the new fields still reads.
+        let old = r#"{"name":"a","monthly_tokens":5,"input_share":0.5,"prompt_tokens":10,"ttft_p95_ms":null,"min_decode_tok_s":1.0,"local_only":false,"min_quant":"Q4_K_M"}"#;
+        let w: Workload = serde_json::from_str(old).unwrap();
+        assert_eq!(w.profile, DemandProfile::Flat);
+        assert_eq!(w.defer_window, None);
+    }
+
+    #[test]
+    fn profiles_and_windows_by_hand() {
+        // business-hours: 8 hours at 3, 16 at 1 → 3/40 and 1/40.
+        let shares = DemandProfile::BusinessHours.shares();
+        assert!((shares[10] - 3.0 / 40.0).abs() < 1e-15 && (shares[3] - 1.0 / 40.0).abs() < 1e-15);
+        let eight = DemandProfile::EightHourDay.shares();
+        assert_eq!(eight.iter().filter(|s| **s > 0.0).count(), 8);
+        // A day profile over a week: each day carries a seventh.
+        let week = DemandProfile::Flat.shares_over(HOURS_PER_WEEK);
+        assert!((week.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!((week[0] - 1.0 / 168.0).abs() < 1e-15);
+        assert_eq!(
+            DemandProfile::parse("business-hours").unwrap(),
+            DemandProfile::BusinessHours
+        );
+        let weights = DemandProfile::parse(&vec!["1"; 168].join(",")).unwrap();
+        assert_eq!(weights.len_hours(), 168);
+        assert!(DemandProfile::parse("1,2,3").is_err());
+        let night = HourWindow::parse("22-6").unwrap();
+        assert!(night.contains(22) && night.contains(0) && night.contains(5));
+        assert!(!night.contains(6) && !night.contains(21));
+        assert!(HourWindow::parse("3-3").unwrap().contains(17));
+        assert!(HourWindow::parse("24-1").is_err());
+        assert!(HourWindow::parse("night").is_err());
     }
 }

@@ -14,7 +14,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Access, AuthPolicy};
 use crate::catalog::{ApiOffer, Benchmark, HardwareSku, Provenance};
-use crate::demand::{CostOverrides, FleetConstraints, PlanRequest, Workload};
+use crate::demand::{
+    CostOverrides, DemandProfile, FleetConstraints, HourWindow, PlanRequest, Workload,
+};
 use crate::error::PlanError;
 use crate::plan::{BaselineKind, Plan};
 use crate::service::{Planner, ServiceError, StoredPlan, now_unix_ms};
@@ -112,6 +114,75 @@ pub fn workload_from_pb(index: usize, pb: pb::Workload) -> Result<Workload, Stat
     if !pb.min_quant.is_empty() {
         workload.min_quant = pb.min_quant;
     }
+    let reason_of = |error: PlanError| match error {
+        PlanError::InvalidRequest { reason, .. } => reason,
+        other => other.to_string(),
+    };
+    if !pb.hourly_weights.is_empty() {
+        if !pb.profile.is_empty() {
+            return Err(invalid(
+                field("hourly_weights"),
+                format!(
+                    "set either profile ({:?}) or hourly_weights, not both",
+                    pb.profile
+                ),
+            ));
+        }
+        let profile = DemandProfile::Weights(pb.hourly_weights);
+        profile
+            .validate("weights")
+            .map_err(|e| invalid(field("hourly_weights"), reason_of(e)))?;
+        workload.profile = profile;
+    } else if !pb.profile.is_empty() {
+        workload.profile = match pb.profile.trim().to_ascii_lowercase().as_str() {
+            "flat" | "business-hours" | "8h-day" => DemandProfile::parse(&pb.profile)
+                .map_err(|e| invalid(field("profile"), reason_of(e)))?,
+            _ => {
+                return Err(invalid(
+                    field("profile"),
+                    format!(
+                        "{:?} is not flat, business-hours or 8h-day (explicit weights go in hourly_weights)",
+                        pb.profile
+                    ),
+                ));
+            }
+        };
+    }
+    workload.deferrable_share = pb.deferrable_share;
+    workload.defer_window = match (pb.defer_window_start_hour, pb.defer_window_end_hour) {
+        (None, None) => None,
+        (Some(start_hour), Some(end_hour)) => {
+            for (name, hour) in [
+                ("defer_window_start_hour", start_hour),
+                ("defer_window_end_hour", end_hour),
+            ] {
+                if hour > 23 {
+                    return Err(invalid(
+                        field(name),
+                        format!("must be an hour 0..23, got {hour}"),
+                    ));
+                }
+            }
+            Some(HourWindow {
+                start_hour,
+                end_hour,
+            })
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                field("defer_window_end_hour"),
+                "is required with defer_window_start_hour",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                field("defer_window_start_hour"),
+                "is required with defer_window_end_hour",
+            ));
+        }
+    };
+    workload.critical = pb.critical;
+    workload.model = (!pb.model.trim().is_empty()).then_some(pb.model);
     Ok(workload)
 }
 
@@ -126,7 +197,19 @@ pub fn workload_to_pb(workload: &Workload) -> pb::Workload {
         min_decode_tok_s: Some(workload.min_decode_tok_s),
         local_only: workload.local_only,
         min_quant: workload.min_quant.clone(),
-        ..Default::default()
+        profile: match &workload.profile {
+            DemandProfile::Weights(_) => String::new(),
+            preset => preset.label(),
+        },
+        hourly_weights: match &workload.profile {
+            DemandProfile::Weights(weights) => weights.clone(),
+            _ => Vec::new(),
+        },
+        deferrable_share: workload.deferrable_share,
+        defer_window_start_hour: workload.defer_window.map(|w| w.start_hour),
+        defer_window_end_hour: workload.defer_window.map(|w| w.end_hour),
+        critical: workload.critical,
+        model: workload.model.clone().unwrap_or_default(),
     }
 }
 
@@ -154,6 +237,7 @@ pub fn plan_request_from_pb(request: pb::ProposeRequest) -> Result<PlanRequest, 
             budget_usd: request.budget_usd,
             max_nodes_per_sku: request.max_nodes_per_sku.into_iter().collect(),
             owned_nodes_per_sku: request.owned_nodes_per_sku.into_iter().collect(),
+            site_power_cap_w: request.site_power_cap_w,
         },
         overrides: CostOverrides {
             utilization_cap: request.utilization_cap,
@@ -183,7 +267,7 @@ pub fn plan_request_to_pb(request: &PlanRequest) -> pb::ProposeRequest {
         utilization_cap: request.overrides.utilization_cap,
         electricity_usd_per_kwh: request.overrides.electricity_usd_per_kwh,
         amortization_months: request.overrides.amortization_months,
-        site_power_cap_w: None,
+        site_power_cap_w: request.constraints.site_power_cap_w,
     }
 }
 
@@ -232,7 +316,7 @@ pub fn plan_to_pb(stored: &StoredPlan) -> Result<pb::Plan, Status> {
                 throughput_provenance: p.throughput_provenance.clone(),
                 price_usd: p.price_usd,
                 offload_note: p.offload_note.clone(),
-                model: plan.model.clone(),
+                model: p.model.clone(),
             })
             .collect(),
         routes: plan
@@ -461,12 +545,18 @@ fn throughput_point_to_pb(p: &ThroughputPoint) -> pb::ThroughputPoint {
         ThroughputProvenance::Measured {
             nodes,
             windows,
-            last_unix_ms,
+            last_observed_unix_ms,
+        }
+        | ThroughputProvenance::Fitted {
+            nodes,
+            windows,
+            last_observed_unix_ms,
+            ..
         } => (
             pb::ThroughputSource::Measured,
             *nodes,
             *windows,
-            *last_unix_ms,
+            *last_observed_unix_ms,
         ),
     };
     pb::ThroughputPoint {
@@ -814,49 +904,50 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
     }
 }
 
-/// Returns a plan's routing in one hour. A plan made over monthly totals routes every hour
-/// the same way: each workload's monthly split.
+/// Returns a plan's routing in one hour of its cycle: tokens per pool and to the API, and the
+/// weights a gateway applies (summing to 1 per workload).
 fn schedule_to_pb(stored: &StoredPlan, hour: u32) -> Result<pb::GetScheduleResponse, Status> {
-    let hours = 24;
-    if hour >= hours {
-        return Err(invalid(
-            "hour",
-            format!("{hour} is outside the plan's day: use 0..{}", hours - 1),
-        ));
-    }
     let plan = &stored.plan;
-    let hours_f = f64::from(hours) * 30.0;
-    let routes = plan
-        .routes
+    let routing = plan.routing_at(hour).map_err(ServiceError::from)?;
+    let slot = &plan.schedule.hourly[hour as usize];
+    let routes = routing
+        .workloads
         .iter()
-        .map(|route| {
-            let total: f64 = route.local.iter().map(|s| s.tokens).sum::<f64>() + route.api_tokens;
-            let share = |tokens: f64| if total > 0.0 { tokens / total } else { 0.0 };
-            pb::ScheduledRoute {
-                workload: route.workload.clone(),
-                local: route
-                    .local
-                    .iter()
-                    .map(|s| pb::RouteShare {
-                        sku: s.sku.clone(),
-                        quant: s.quant.clone(),
-                        tokens: s.tokens / hours_f,
-                    })
-                    .collect(),
-                api_tokens: route.api_tokens / hours_f,
-                local_weights: route.local.iter().map(|s| share(s.tokens)).collect(),
-                api_weight: share(route.api_tokens),
+        .map(|w| {
+            let tokens = slot.workloads.iter().find(|hw| hw.workload == w.workload);
+            let mut route = pb::ScheduledRoute {
+                workload: w.workload.clone(),
+                api_tokens: tokens.map_or(0.0, |t| t.api_tokens),
+                ..Default::default()
+            };
+            for target in &w.targets {
+                match target.pool {
+                    Some(p) => {
+                        let pool = &plan.pools[p];
+                        route.local.push(pb::RouteShare {
+                            sku: pool.sku.clone(),
+                            quant: pool.quant.clone(),
+                            tokens: tokens
+                                .and_then(|t| t.pool_tokens.get(p).copied())
+                                .unwrap_or(0.0),
+                        });
+                        route.local_weights.push(target.weight);
+                    }
+                    None => route.api_weight = target.weight,
+                }
             }
+            route
         })
         .collect();
     let pools = plan
         .pools
         .iter()
-        .map(|p| pb::PoolLoad {
+        .zip(&slot.pool_utilization)
+        .map(|(p, utilization)| pb::PoolLoad {
             sku: p.sku.clone(),
             quant: p.quant.clone(),
-            busy_nodes: p.utilization * f64::from(p.nodes),
-            utilization: p.utilization,
+            busy_nodes: utilization * f64::from(p.nodes),
+            utilization: *utilization,
         })
         .collect();
     Ok(pb::GetScheduleResponse {

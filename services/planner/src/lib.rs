@@ -11,7 +11,9 @@
 //! | [`demand`] | workloads and plan requests, from flags or TOML/JSON files, validated |
 //! | [`cost`] | amortization, energy, tokens/month and the break-even table |
 //! | [`throughput`] | per-configuration throughput points and where they come from |
-//! | [`solve`] | the mixed-integer program and [`solve::propose`] |
+//! | [`queueing`] | Erlang C: the utilization a TTFT p95 limit allows at N slots |
+//! | [`solve`] | the mixed-integer program over hour buckets and [`solve::propose`] |
+//! | [`schedule`] | the per-hour schedule and [`plan::Plan::routing_at`] for a gateway |
 //! | [`plan`] | what a plan says: pools, routes, cost, baselines, solver report |
 //! | [`error`] | [`PlanError`] |
 //!
@@ -33,6 +35,8 @@ pub mod error;
 pub mod grpc;
 pub mod metrics;
 pub mod plan;
+pub mod queueing;
+pub mod schedule;
 pub mod server;
 pub mod service;
 pub mod solve;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cost::CostAssumptions;
 use crate::demand::{FleetConstraints, Workload};
+use crate::schedule::Schedule;
 
 /// A complete plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +40,9 @@ pub struct Plan {
     pub solver: SolverReport,
     /// Assumptions and caveats a reviewer should see.
     pub notes: Vec<String>,
+    /// Per hour of the planning day or week: tokens per workload on each pool and to the API.
+    #[serde(default)]
+    pub schedule: Schedule,
 }
 
 /// The API offer's terms as used.
@@ -67,8 +71,24 @@ pub struct Pool {
     pub concurrency: u32,
     /// llama-server instances per node.
     pub instances_per_node: u32,
-    /// Nodes in the pool.
+    /// Model the pool serves.
+    #[serde(default)]
+    pub model: String,
+    /// Nodes in the pool (spares included).
     pub nodes: u32,
+    /// Spare nodes kept for critical workloads (N+1), included in `nodes`.
+    #[serde(default)]
+    pub spare_nodes: u32,
+    /// Busy fraction in the pool's busiest hour.
+    #[serde(default)]
+    pub peak_utilization: f64,
+    /// Largest busy fraction allowed in any hour: the plan's cap, or lower where a workload it
+    /// serves has a TTFT limit (Erlang C); the lowest of those if they differ.
+    #[serde(default)]
+    pub utilization_cap: f64,
+    /// Aggregate decode tok/s of one instance at this concurrency.
+    #[serde(default)]
+    pub aggregate_decode_tok_s: f64,
     /// Nodes to buy.
     pub new_nodes: u32,
     /// Nodes already owned (no capex).
@@ -108,6 +128,9 @@ pub struct RouteShare {
     pub sku: String,
     /// Quantization of the pool.
     pub quant: String,
+    /// Concurrency of the pool.
+    #[serde(default)]
+    pub concurrency: u32,
     /// Tokens per month.
     pub tokens: f64,
 }
@@ -213,4 +236,14 @@ pub struct SolverReport {
     pub constraints: usize,
     /// Constraints that bind at the optimum, in words.
     pub binding: Vec<String>,
+    /// Options (SKU × model × quant × concurrency) the optimum's model kept after pruning
+    /// dominated ones.
+    #[serde(default)]
+    pub options_kept: usize,
+    /// Workload groups after merging workloads the model cannot tell apart.
+    #[serde(default)]
+    pub workload_groups: usize,
+    /// Hour buckets after merging hours with identical demand.
+    #[serde(default)]
+    pub hour_buckets: usize,
 }

@@ -20,7 +20,7 @@ use crate::error::PlanError;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::solve::{SolveSettings, propose_with};
-use crate::throughput::ThroughputModel;
+use crate::throughput::{ObservationSample, ThroughputModel};
 
 /// Catalog metadata key recording which embedded catalog version seeded the database.
 const SEEDED_FROM_KEY: &str = "seeded_from";
@@ -683,54 +683,63 @@ fn parse_page_token(token: &str) -> Result<PlanCursor, ServiceError> {
     })
 }
 
-/// Builds the throughput model from the catalog and the stored observations, and lists the
-/// observed configurations the catalog cannot place.
+/// Builds the throughput model from the catalog and the stored observations (see
+/// [`ThroughputModel::calibrate`]), and lists the observed configurations it cannot use.
 fn build_throughput_view(catalog: &Catalog, observations: &[ObservationRow]) -> ThroughputView {
-    let model = ThroughputModel::from_catalog(catalog);
-    let mut groups: Vec<(UnmatchedGroup, Vec<&str>)> = Vec::new();
-    for row in observations {
-        let reason = if catalog.sku(&row.sku).is_none() {
-            format!("sku {:?} is not in the catalog", row.sku)
-        } else if catalog.model(&row.model).is_none() {
-            format!("model {:?} is not in the catalog", row.model)
-        } else if catalog.quant(&row.quant).is_none() {
-            format!("quant {:?} is not in the catalog", row.quant)
-        } else {
-            continue;
-        };
-        let key = (&row.sku, &row.model, &row.quant, row.concurrency);
-        match groups
-            .iter_mut()
-            .find(|(g, _)| (&g.sku, &g.model, &g.quant, g.concurrency) == key)
-        {
-            Some((group, nodes)) => {
-                group.windows += 1;
-                if !nodes.contains(&row.node_id.as_str()) {
-                    nodes.push(&row.node_id);
-                }
+    let samples: Vec<ObservationSample> = observations.iter().map(sample_from_row).collect();
+    let model = ThroughputModel::calibrate(catalog, &samples);
+    let unmatched = model
+        .unmatched
+        .iter()
+        .map(|key| {
+            let mut nodes: Vec<&str> = observations
+                .iter()
+                .filter(|o| {
+                    o.sku == key.sku
+                        && o.model == key.model
+                        && o.quant == key.quant
+                        && o.concurrency == key.concurrency
+                })
+                .map(|o| o.node_id.as_str())
+                .collect();
+            nodes.sort_unstable();
+            nodes.dedup();
+            UnmatchedGroup {
+                sku: key.sku.clone(),
+                model: key.model.clone(),
+                quant: key.quant.clone(),
+                concurrency: key.concurrency,
+                windows: key.windows,
+                nodes: u32::try_from(nodes.len()).unwrap_or(u32::MAX),
+                reason: key.reason.clone(),
             }
-            None => groups.push((
-                UnmatchedGroup {
-                    sku: row.sku.clone(),
-                    model: row.model.clone(),
-                    quant: row.quant.clone(),
-                    concurrency: row.concurrency,
-                    windows: 1,
-                    nodes: 0,
-                    reason,
-                },
-                vec![row.node_id.as_str()],
-            )),
-        }
-    }
-    let unmatched = groups
-        .into_iter()
-        .map(|(mut group, nodes)| {
-            group.nodes = u32::try_from(nodes.len()).unwrap_or(u32::MAX);
-            group
         })
         .collect();
     ThroughputView { model, unmatched }
+}
+
+fn sample_from_row(row: &ObservationRow) -> ObservationSample {
+    ObservationSample {
+        node_id: row.node_id.clone(),
+        sku: row.sku.clone(),
+        model: row.model.clone(),
+        quant: row.quant.clone(),
+        concurrency: row.concurrency,
+        window_start_unix_ms: row.window_start_unix_ms,
+        window_end_unix_ms: row.window_end_unix_ms,
+        prompt_tokens: row.prompt_tokens,
+        predicted_tokens: row.predicted_tokens,
+        prompt_seconds: row.prompt_seconds,
+        predicted_seconds: row.predicted_seconds,
+        prefill_tok_s: row.prefill_tok_s,
+        decode_tok_s: row.decode_tok_s,
+        aggregate_decode_tok_s: row.aggregate_decode_tok_s,
+        mean_concurrency: row.mean_concurrency,
+        queue_depth: row.queue_depth,
+        cache_hit_rate: row.cache_hit_rate,
+        power_w: row.power_w,
+        probe: row.kind == "probe",
+    }
 }
 
 fn provenance_json(provenance: &Provenance) -> String {

@@ -1,21 +1,35 @@
-//! The fleet optimization: a mixed-integer program over (SKU × quant × concurrency) options
-//! with API spillover as a decision variable, solved with good_lp's pure-Rust microlp backend.
+//! The fleet optimization: a mixed-integer program over (SKU × model × quant × concurrency)
+//! options and the hours of a day (24) or week (168), with API spillover as a decision variable,
+//! solved with good_lp's pure-Rust microlp backend.
 //!
 //! Units are scaled so the solver sees numbers near 1: tokens in millions (Mtok), time in
-//! node-hours, money in USD. Only node counts are integer.
+//! node-hours, money in USD. Only node counts (and the N+1 spare flags) are integer.
 //!
 //! ```text
-//! minimise  Σ_s amort_s·new_s + Σ_o idle_o·n_o + Σ_{w,o} busy_o·h_wo·x_wo + Σ_w api_w·a_w
-//! s.t.      Σ_o x_wo + a_w = D_w                     every workload (demand met)
-//!           Σ_w h_wo·x_wo ≤ cap·H·n_o                every option (capacity)
-//!           new_s ≥ Σ_{o∈s} n_o − owned_s            every SKU with owned nodes
-//!           Σ_{o∈s} n_o ≤ max_s                      optional
-//!           Σ_s price_s·new_s ≤ budget               optional
+//! minimise  Σ_s amort_s·new_s + Σ_o idle_o·n_o + Σ_{g,o,t} busy_o·h_go·x_got + Σ_{g,t} api_g·a_gt
+//! s.t.      Σ_o x_got + a_gt = (1−δ_g)·D_gt + y_gt         every group, bucket (demand met)
+//!           Σ_{t∈window_g} y_gt = δ_g·D_g                   deferrable groups
+//!           Σ_g (h_go/u_go)·x_got ≤ k_t·(H/L)·(n_o − s_o)    every option, bucket (capacity)
+//!           Σ_{g critical, t} x_got ≤ M·s_o                  s_o ∈ {0,1}: N+1 spare
+//!           Σ_o P_busy_o·n_o ≤ site power cap               optional
+//!           new_s ≥ Σ_{o∈s} n_o − owned_s,  Σ_{o∈s} n_o ≤ max_s,  Σ_s price_s·new_s ≤ budget
 //! ```
-//! where `h_wo` is node-hours per Mtok of w's input/output mix on o, `idle_o` a node's idle
-//! energy for the whole month and `busy_o` the extra energy per busy hour. `x_wo` exists only
-//! where o meets w's SLO and quality floor, `a_w` only where the API may take w.
+//! `h_go` is node-hours per Mtok of g's input/output mix on o, `u_go` the utilization cap (the
+//! plan's cap, lowered by Erlang C where g has a TTFT limit, see [`crate::queueing`]), `idle_o`
+//! a node's idle energy for the month, `busy_o` the extra energy per busy hour, `H/L` how often
+//! each hour of the L-hour cycle occurs in a month and `k_t` how many hours bucket t merges.
+//!
+//! The optimum stays exact while the model shrinks: workloads with identical eligibility,
+//! per-token figures, API price, criticality and deferral merge into one group `g` (their
+//! hourly demands add; the solution splits back in proportion to each one's need in each hour);
+//! hours with identical demand vectors merge into one bucket weighted by their count (an
+//! optimum that treats them alike exists, as the LP is convex in the continuous variables);
+//! options dominated for every group (no cheaper to own, power, or buy, and no slower or
+//! costlier per token for anything they serve) are pruned, their nodes replaceable one for one;
+//! so are options that cost more per token, even kept busy to their cap all month, than the API
+//! charges every group they could serve.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use good_lp::{
@@ -25,12 +39,14 @@ use good_lp::{
 
 use crate::catalog::{ApiOffer, Catalog, HardwareSku};
 use crate::cost::CostAssumptions;
-use crate::demand::{PlanRequest, Workload};
+use crate::demand::{HOURS_PER_DAY, HOURS_PER_WEEK, PlanRequest, Workload};
 use crate::error::PlanError;
 use crate::plan::{
     ApiTerms, Baseline, BaselineKind, BreakEven, CostBreakdown, Plan, Pool, Route, RouteShare,
     SolverReport,
 };
+use crate::queueing;
+use crate::schedule::{HourWorkload, Schedule, ScheduleHour};
 use crate::throughput::{ThroughputModel, ThroughputPoint};
 use crate::units::{format_int, format_ms, format_tokens, format_usd};
 
@@ -51,6 +67,10 @@ impl Default for SolveSettings {
         }
     }
 }
+
+/// Utilization below which a TTFT limit makes an option useless: the queue would need the node
+/// almost idle.
+const MIN_QUEUEING_UTILIZATION: f64 = 0.01;
 
 /// Returns a plan for the request: validates it, solves the optimum and the baselines, and
 /// explains the result.
@@ -112,7 +132,7 @@ pub fn propose_with(
     Ok(problem.into_plan(optimum, baselines, total_solve_ms))
 }
 
-/// A local option: one throughput point on its SKU.
+/// A local option: one throughput point (SKU, model, quant, concurrency) on its SKU.
 #[derive(Clone, Copy)]
 struct Candidate<'a> {
     point: &'a ThroughputPoint,
@@ -124,6 +144,9 @@ struct Candidate<'a> {
 /// Why an option cannot serve a workload.
 #[derive(Debug, Clone, PartialEq)]
 enum Rejection {
+    Model,
+    Memory { needed_gb: f64, have_gb: f64 },
+    Queueing { max_utilization: f64 },
     Quality { retained: f64, floor: f64 },
     Ttft { ttft_ms: f64, limit_ms: f64 },
     Decode { tok_s: f64, min_tok_s: f64 },
@@ -134,6 +157,37 @@ enum Rejection {
 struct Fit {
     /// Node-hours per million tokens of the workload's mix.
     hours_per_mtok: f64,
+    /// Largest busy fraction the node may run at for this workload: the plan's cap, lowered by
+    /// the TTFT p95 limit through Erlang C.
+    util_cap: f64,
+}
+
+impl Fit {
+    /// Node-hours of capacity one Mtok uses up: busy hours ÷ the utilization cap.
+    fn capacity_hours_per_mtok(&self) -> f64 {
+        self.hours_per_mtok / self.util_cap
+    }
+}
+
+/// Workloads the MIP treats as one: same model, eligibility, per-token figures, API price,
+/// criticality and deferral.
+#[derive(Debug, Clone)]
+struct Group {
+    members: Vec<usize>,
+    rep: usize,
+    deferrable_share: f64,
+    critical: bool,
+    /// Mtok per month in each hour of the cycle.
+    hourly_mtok: Vec<f64>,
+    total_mtok: f64,
+    /// Whether each hour of the cycle is in the deferral window (all false without deferral).
+    in_window: Vec<bool>,
+}
+
+/// Hours of the cycle with identical demand vectors, solved as one.
+#[derive(Debug, Clone)]
+struct Bucket {
+    hours: Vec<usize>,
 }
 
 /// Which part of the option space a solve may use.
@@ -151,9 +205,21 @@ enum SolveFailure {
 /// A solved model, in plan units.
 struct MipSolution {
     nodes: Vec<u32>,
-    /// Mtok per [workload][candidate].
+    /// Spare nodes (N+1) per candidate, included in `nodes`.
+    spares: Vec<u32>,
+    /// Mtok per [workload][candidate], month.
     local_mtok: Vec<Vec<f64>>,
     api_mtok: Vec<f64>,
+    /// Mtok per month over each bucket's hours: [bucket][workload] → (candidate, Mtok).
+    bucket_local: Vec<Vec<Vec<(usize, f64)>>>,
+    /// [bucket][workload] API Mtok.
+    bucket_api: Vec<Vec<f64>>,
+    /// [bucket][workload] Mtok served (after deferral).
+    bucket_served: Vec<Vec<f64>>,
+    /// [bucket][candidate] busy node-hours.
+    bucket_busy_hours: Vec<Vec<f64>>,
+    /// Options left after pruning.
+    options_kept: usize,
     status: String,
     objective_usd: f64,
     gap: f64,
@@ -176,6 +242,14 @@ struct Problem<'a> {
     api: Option<&'a ApiOffer>,
     /// [workload]: API price per Mtok if the API may take it, else why not.
     api_price: Vec<Result<f64, String>>,
+    /// [workload]: model id.
+    models: Vec<&'a str>,
+    /// Hours in the cycle: 24, or 168 when any profile is a week.
+    cycle_hours: usize,
+    /// [workload][hour]: share of the month's tokens arriving in that hour of the cycle.
+    shares: Vec<Vec<f64>>,
+    groups: Vec<Group>,
+    buckets: Vec<Bucket>,
 }
 
 impl<'a> Problem<'a> {
@@ -185,10 +259,15 @@ impl<'a> Problem<'a> {
         request: &'a PlanRequest,
     ) -> Result<Problem<'a>, PlanError> {
         let assumptions = CostAssumptions::resolve(catalog, &request.overrides);
-        let model = catalog.default_model();
+        let workloads = request.workloads.as_slice();
+        let models: Vec<&str> = workloads.iter().map(|w| w.model_id(catalog)).collect();
         let mut skus: Vec<&HardwareSku> = Vec::new();
         let mut candidates = Vec::new();
-        for point in throughput.points.iter().filter(|p| p.model == model.id) {
+        for point in throughput
+            .points
+            .iter()
+            .filter(|p| models.contains(&p.model.as_str()))
+        {
             let (Some(sku), Some(quant)) = (catalog.sku(&point.sku), catalog.quant(&point.quant))
             else {
                 // Measured configurations the catalog lacks are listed by the throughput model
@@ -210,30 +289,55 @@ impl<'a> Problem<'a> {
             });
         }
         if candidates.is_empty() {
+            let mut wanted = models.clone();
+            wanted.dedup();
             return Err(PlanError::Infeasible {
                 reason: format!(
                     "the catalog has no benchmarked hardware for model '{}'",
-                    model.id
+                    wanted.join("', '")
                 ),
             });
         }
-        let workloads = request.workloads.as_slice();
         let fits = workloads
             .iter()
-            .map(|w| {
+            .zip(&models)
+            .map(|(w, model_id)| {
                 let floor = catalog
                     .quant(&w.min_quant)
                     .map(|q| q.quality_retained)
                     .unwrap_or(0.0);
+                let model = catalog.model(model_id);
                 candidates
                     .iter()
                     .map(|c| {
+                        if c.point.model != *model_id {
+                            return Err(vec![Rejection::Model]);
+                        }
                         let mut why = Vec::new();
                         if c.quality + 1e-12 < floor {
                             why.push(Rejection::Quality {
                                 retained: c.quality,
                                 floor,
                             });
+                        }
+                        let prompt = f64::from(w.prompt_tokens);
+                        let output_tokens =
+                            prompt * (1.0 - w.input_share) / w.input_share.max(0.01);
+                        // Every slot beyond the first holds its own KV cache for a whole request.
+                        if let Some(model) = model
+                            && !c.point.offload
+                            && c.point.concurrency > 1
+                        {
+                            let devices = (c.sku.accelerators / c.point.instances_per_node).max(1);
+                            let have_gb = f64::from(devices) * c.sku.memory_per_device_gb;
+                            let needed_gb = c.point.vram_used_gb
+                                + f64::from(c.point.concurrency - 1)
+                                    * model.kv_cache_bytes_per_token
+                                    * (prompt + output_tokens)
+                                    / 1e9;
+                            if needed_gb > have_gb {
+                                why.push(Rejection::Memory { needed_gb, have_gb });
+                            }
                         }
                         let ttft_ms = c.point.ttft_ms(w.prompt_tokens);
                         if let Some(limit_ms) = w.ttft_p95_ms
@@ -247,10 +351,31 @@ impl<'a> Problem<'a> {
                                 min_tok_s: w.min_decode_tok_s,
                             });
                         }
+                        let util_cap = match w.ttft_p95_ms {
+                            Some(limit_ms) if why.is_empty() => {
+                                let prefill_s = ttft_ms / 1_000.0;
+                                let service_s = prefill_s + output_tokens / c.point.decode_tok_s;
+                                let servers = c.point.instances_per_node * c.point.concurrency;
+                                queueing::max_utilization_for_ttft(
+                                    servers,
+                                    service_s,
+                                    prefill_s,
+                                    limit_ms / 1_000.0,
+                                )
+                                .min(assumptions.utilization_cap)
+                            }
+                            _ => assumptions.utilization_cap,
+                        };
+                        if why.is_empty() && util_cap < MIN_QUEUEING_UTILIZATION {
+                            why.push(Rejection::Queueing {
+                                max_utilization: util_cap,
+                            });
+                        }
                         if why.is_empty() {
                             Ok(Fit {
                                 hours_per_mtok: c.point.node_seconds_per_token(w.input_share) * 1e6
                                     / 3_600.0,
+                                util_cap,
                             })
                         } else {
                             Err(why)
@@ -259,11 +384,12 @@ impl<'a> Problem<'a> {
                     .collect()
             })
             .collect();
-        let api = catalog.api_for(&model.id);
+        let api = catalog.api_for(&catalog.default_model().id);
         let api_price = workloads
             .iter()
-            .map(|w| match api {
-                None => Err(format!("the catalog has no API offer for '{}'", model.id)),
+            .zip(&models)
+            .map(|(w, model_id)| match catalog.api_for(model_id) {
+                None => Err(format!("the catalog has no API offer for '{model_id}'")),
                 Some(_) if w.local_only => Err("it is local-only".to_string()),
                 Some(api) => match w.ttft_p95_ms {
                     Some(limit) if api.ttft_p95_ms > limit => Err(format!(
@@ -275,7 +401,19 @@ impl<'a> Problem<'a> {
                 },
             })
             .collect();
-        Ok(Problem {
+        let cycle_hours = if workloads
+            .iter()
+            .any(|w| w.profile.len_hours() == HOURS_PER_WEEK)
+        {
+            HOURS_PER_WEEK
+        } else {
+            HOURS_PER_DAY
+        };
+        let shares: Vec<Vec<f64>> = workloads
+            .iter()
+            .map(|w| w.profile.shares_over(cycle_hours))
+            .collect();
+        let mut problem = Problem {
             catalog,
             throughput,
             request,
@@ -286,15 +424,104 @@ impl<'a> Problem<'a> {
             fits,
             api,
             api_price,
-        })
+            models,
+            cycle_hours,
+            shares,
+            groups: Vec::new(),
+            buckets: Vec::new(),
+        };
+        problem.groups = problem.group_workloads();
+        problem.buckets = problem.merge_hours();
+        Ok(problem)
+    }
+
+    /// Merges workloads the MIP cannot tell apart: same model, eligibility and per-token figures
+    /// on every option, API price, criticality and deferral.
+    fn group_workloads(&self) -> Vec<Group> {
+        let mut keys: HashMap<Vec<u64>, usize> = HashMap::new();
+        let mut groups: Vec<Group> = Vec::new();
+        for (w, workload) in self.workloads.iter().enumerate() {
+            let deferrable = workload.deferrable_share > 0.0;
+            let mut key: Vec<u64> = Vec::with_capacity(2 * self.candidates.len() + 8);
+            for fit in &self.fits[w] {
+                match fit {
+                    Ok(f) => {
+                        key.push(f.hours_per_mtok.to_bits());
+                        key.push(f.util_cap.to_bits());
+                    }
+                    Err(_) => key.extend([u64::MAX, u64::MAX]),
+                }
+            }
+            key.push(match &self.api_price[w] {
+                Ok(price) => price.to_bits(),
+                Err(_) => u64::MAX,
+            });
+            key.push(u64::from(workload.critical));
+            key.push(workload.deferrable_share.to_bits());
+            let window = workload.defer_window.filter(|_| deferrable);
+            key.push(window.map_or(u64::MAX, |win| {
+                u64::from(win.start_hour) << 8 | u64::from(win.end_hour)
+            }));
+            let hourly: Vec<f64> = self.shares[w]
+                .iter()
+                .map(|s| s * workload.monthly_tokens.millions())
+                .collect();
+            match keys.get(&key) {
+                Some(&g) => {
+                    let group = &mut groups[g];
+                    group.members.push(w);
+                    for (sum, h) in group.hourly_mtok.iter_mut().zip(&hourly) {
+                        *sum += h;
+                    }
+                    group.total_mtok += workload.monthly_tokens.millions();
+                }
+                None => {
+                    keys.insert(key, groups.len());
+                    groups.push(Group {
+                        members: vec![w],
+                        rep: w,
+                        deferrable_share: workload.deferrable_share,
+                        critical: workload.critical,
+                        hourly_mtok: hourly,
+                        total_mtok: workload.monthly_tokens.millions(),
+                        in_window: (0..self.cycle_hours)
+                            .map(|h| window.is_some_and(|win| win.contains((h % 24) as u32)))
+                            .collect(),
+                    });
+                }
+            }
+        }
+        groups
+    }
+
+    /// Merges hours whose demand (and window membership) is the same for every group.
+    fn merge_hours(&self) -> Vec<Bucket> {
+        let mut keys: HashMap<Vec<u64>, usize> = HashMap::new();
+        let mut buckets: Vec<Bucket> = Vec::new();
+        for h in 0..self.cycle_hours {
+            let key: Vec<u64> = self
+                .groups
+                .iter()
+                .flat_map(|g| [g.hourly_mtok[h].to_bits(), u64::from(g.in_window[h])])
+                .collect();
+            match keys.get(&key) {
+                Some(&b) => buckets[b].hours.push(h),
+                None => {
+                    keys.insert(key, buckets.len());
+                    buckets.push(Bucket { hours: vec![h] });
+                }
+            }
+        }
+        buckets
+    }
+
+    /// How many times each hour of the cycle occurs in a month.
+    fn occurrences(&self) -> f64 {
+        self.hours() / self.cycle_hours as f64
     }
 
     fn hours(&self) -> f64 {
         self.assumptions.hours_per_month
-    }
-
-    fn cap_hours(&self) -> f64 {
-        self.assumptions.utilization_cap * self.assumptions.hours_per_month
     }
 
     fn owned(&self, sku: &HardwareSku) -> u32 {
@@ -331,15 +558,101 @@ impl<'a> Problem<'a> {
     fn local_usd_per_mtok_at_cap(&self, w: usize, c: usize) -> Option<f64> {
         let fit = self.fits[w][c].as_ref().ok()?;
         let cand = &self.candidates[c];
+        let cap_hours = fit.util_cap * self.hours();
         let monthly = self.assumptions.amortization_usd(cand.sku.price_usd)
             + self.idle_usd(cand)
-            + self.cap_hours() * self.busy_extra_usd_per_hour(cand);
-        Some(monthly / (self.cap_hours() / fit.hours_per_mtok))
+            + cap_hours * self.busy_extra_usd_per_hour(cand);
+        Some(monthly / (cap_hours / fit.hours_per_mtok))
     }
 
     fn option_label(&self, c: usize) -> String {
         let cand = &self.candidates[c];
-        format!("{} {}", cand.sku.id, cand.point.quant)
+        let model = if self.several_models() {
+            format!(" {}", cand.point.model)
+        } else {
+            String::new()
+        };
+        if cand.point.concurrency == 1 {
+            format!("{} {}{model}", cand.sku.id, cand.point.quant)
+        } else {
+            format!(
+                "{} {} N={}{model}",
+                cand.sku.id, cand.point.quant, cand.point.concurrency
+            )
+        }
+    }
+
+    fn several_models(&self) -> bool {
+        self.models.iter().any(|m| *m != self.models[0])
+    }
+
+    /// Returns the per-hour schedule of a solution over the pools it buys.
+    fn schedule(&self, solution: &MipSolution) -> Schedule {
+        let pool_candidates: Vec<usize> = (0..self.candidates.len())
+            .filter(|&c| solution.nodes[c] > 0)
+            .collect();
+        let occurrences = self.occurrences();
+        let mut hourly: Vec<Option<ScheduleHour>> = vec![None; self.cycle_hours];
+        for (t, bucket) in self.buckets.iter().enumerate() {
+            // Bucket totals are Mtok per month over all its hours: one occurrence of one hour
+            // is 1 / (hours in bucket × occurrences per month) of that.
+            let per_hour = 1e6 / (bucket.hours.len() as f64 * occurrences);
+            for &h in &bucket.hours {
+                let workloads: Vec<HourWorkload> = self
+                    .workloads
+                    .iter()
+                    .enumerate()
+                    .map(|(w, wl)| {
+                        let pool_tokens: Vec<f64> = pool_candidates
+                            .iter()
+                            .map(|&c| {
+                                solution.bucket_local[t][w]
+                                    .iter()
+                                    .filter(|(cc, _)| *cc == c)
+                                    .map(|(_, m)| m * per_hour)
+                                    .sum()
+                            })
+                            .collect();
+                        HourWorkload {
+                            workload: wl.name.clone(),
+                            demand_tokens: self.shares[w][h] * wl.monthly_tokens.get() as f64
+                                / occurrences,
+                            served_tokens: solution.bucket_served[t][w] * per_hour,
+                            pool_tokens,
+                            api_tokens: solution.bucket_api[t][w] * per_hour,
+                        }
+                    })
+                    .collect();
+                let pool_utilization = pool_candidates
+                    .iter()
+                    .map(|&c| {
+                        solution.bucket_busy_hours[t][c]
+                            / (bucket.hours.len() as f64
+                                * occurrences
+                                * f64::from(solution.nodes[c]))
+                    })
+                    .collect();
+                let local_tokens = workloads.iter().flat_map(|w| &w.pool_tokens).sum();
+                let api_tokens = workloads.iter().map(|w| w.api_tokens).sum();
+                hourly[h] = Some(ScheduleHour {
+                    hour: h as u32,
+                    workloads,
+                    pool_utilization,
+                    local_tokens,
+                    api_tokens,
+                });
+            }
+        }
+        Schedule {
+            hours: self.cycle_hours as u32,
+            occurrences_per_month: occurrences,
+            buckets: self.buckets.len() as u32,
+            pools: pool_candidates
+                .iter()
+                .map(|&c| self.option_label(c))
+                .collect(),
+            hourly: hourly.into_iter().flatten().collect(),
+        }
     }
 
     /// Fails early, with the requirement and the closest option, when a workload has no
@@ -368,11 +681,15 @@ impl<'a> Problem<'a> {
         let floor_quant = &workload.min_quant;
         let in_scope: Vec<usize> = (0..self.candidates.len())
             .filter(|&c| only_sku.is_none_or(|s| self.candidates[c].sku_index == s))
+            .filter(|&c| self.candidates[c].point.model == self.models[w])
             .collect();
         let scope = match only_sku {
             Some(s) => format!("no {} option", self.skus[s].id),
             None => "no local option".to_string(),
         };
+        if in_scope.is_empty() {
+            return format!("{scope} runs model '{}'", self.models[w]);
+        }
         let quality_ok: Vec<usize> = in_scope
             .iter()
             .copied()
@@ -446,6 +763,22 @@ impl<'a> Problem<'a> {
                 trim_float(best_decode)
             ));
         }
+        let queueing_only = quality_ok.iter().all(|&c| {
+            self.fits[w][c].as_ref().err().is_some_and(|r| {
+                r.iter()
+                    .all(|r| matches!(r, Rejection::Queueing { .. } | Rejection::Memory { .. }))
+            })
+        });
+        if clauses.is_empty() && queueing_only {
+            clauses.push(format!(
+                "waiting for a slot (Erlang C over each node's slots) would push TTFT p95 past {} at any useful utilization (≥ {:.0}%), or extra slots do not fit in memory",
+                workload
+                    .ttft_p95_ms
+                    .map(format_ms)
+                    .unwrap_or_else(|| "any".into()),
+                MIN_QUEUEING_UTILIZATION * 100.0
+            ));
+        }
         if clauses.is_empty() {
             clauses.push(format!(
                 "{scope} meets TTFT ≤ {} and ≥ {} tok/s per stream at once",
@@ -507,6 +840,7 @@ impl<'a> Problem<'a> {
                 budget_usd: None,
                 max_nodes_per_sku: Default::default(),
                 owned_nodes_per_sku: self.request.constraints.owned_nodes_per_sku.clone(),
+                site_power_cap_w: None,
             },
             ..self.request.clone()
         };
@@ -516,6 +850,10 @@ impl<'a> Problem<'a> {
             api_price: self.api_price.clone(),
             candidates: self.candidates.clone(),
             skus: self.skus.clone(),
+            models: self.models.clone(),
+            shares: self.shares.clone(),
+            groups: self.groups.clone(),
+            buckets: self.buckets.clone(),
             ..*self
         };
         let mut limits = Vec::new();
@@ -525,6 +863,9 @@ impl<'a> Problem<'a> {
         for (sku, max) in &self.request.constraints.max_nodes_per_sku {
             limits.push(format!("at most {max} {sku} nodes"));
         }
+        if let Some(cap_w) = self.request.constraints.site_power_cap_w {
+            limits.push(format!("a site power cap of {} W", format_int(cap_w)));
+        }
         let demand = format!(
             "{} tokens/month that must stay local",
             format_tokens(local_mtok * 1e6)
@@ -533,11 +874,18 @@ impl<'a> Problem<'a> {
             Ok(solution) => {
                 let capex: f64 = unlimited.pool_capex(&solution);
                 let fleet = unlimited.fleet_words(&solution);
+                let watts: f64 = solution
+                    .nodes
+                    .iter()
+                    .zip(&unlimited.candidates)
+                    .map(|(&n, c)| f64::from(n) * c.point.power_busy_w)
+                    .sum();
                 PlanError::Infeasible {
                     reason: format!(
-                        "{} cannot serve the {demand}: the cheapest fleet that can needs {} of new hardware ({fleet})",
+                        "{} cannot serve the {demand}: the cheapest fleet that can needs {} of new hardware and {} W at busy power ({fleet})",
                         limits.join(" and "),
                         format_usd(capex),
+                        format_int(watts),
                     ),
                 }
             }
@@ -545,6 +893,96 @@ impl<'a> Problem<'a> {
                 reason: format!("no fleet can serve the {demand}"),
             },
         }
+    }
+
+    /// Returns which candidates a solve keeps: allowed, eligible for some group, and not
+    /// dominated by another allowed candidate (see the module docs). Dominance is exact: a node
+    /// of a dominated option can be swapped for a node of its dominator at no extra cost, with
+    /// every constraint still met.
+    fn kept_options(&self, allowed: &dyn Fn(usize) -> bool, api_allowed: bool) -> Vec<bool> {
+        let constrained = |c: &Candidate| self.owned(c.sku) > 0 || self.max_nodes(c.sku).is_some();
+        let fixed =
+            |c: &Candidate| self.assumptions.amortization_usd(c.sku.price_usd) + self.idle_usd(c);
+        // An option no group would rather use than the API is dropped too: if every group it
+        // serves may go to the API at no more than the option's cost per Mtok on a node kept
+        // busy to its cap all month (fixed cost spread over the node's capacity, plus busy
+        // energy), sending its tokens to the API instead never costs more.
+        let beaten_by_api = |c: usize| -> bool {
+            if !api_allowed {
+                return false;
+            }
+            let cand = &self.candidates[c];
+            let fixed_usd = if self.owned(cand.sku) > 0 {
+                self.idle_usd(cand)
+            } else {
+                fixed(cand)
+            };
+            let busy = self.busy_extra_usd_per_hour(cand);
+            self.groups
+                .iter()
+                .all(|g| match (&self.fits[g.rep][c], &self.api_price[g.rep]) {
+                    (Err(_), _) => true,
+                    (Ok(_), Err(_)) => false,
+                    (Ok(fit), Ok(price)) => {
+                        let local = fixed_usd * fit.capacity_hours_per_mtok() / self.hours()
+                            + busy * fit.hours_per_mtok;
+                        *price <= local
+                    }
+                })
+        };
+        let useful: Vec<bool> = (0..self.candidates.len())
+            .map(|c| {
+                allowed(c)
+                    && self.groups.iter().any(|g| self.fits[g.rep][c].is_ok())
+                    && !beaten_by_api(c)
+            })
+            .collect();
+        let dominates = |a: usize, b: usize| -> bool {
+            let (ca, cb) = (&self.candidates[a], &self.candidates[b]);
+            if ca.point.model != cb.point.model {
+                return false;
+            }
+            if ca.sku_index != cb.sku_index && (constrained(ca) || constrained(cb)) {
+                return false;
+            }
+            let mut strict = false;
+            let mut le = |x: f64, y: f64| {
+                if x < y * (1.0 - 1e-12) {
+                    strict = true;
+                }
+                x <= y * (1.0 + 1e-12)
+            };
+            if !(le(ca.sku.price_usd, cb.sku.price_usd)
+                && le(fixed(ca), fixed(cb))
+                && le(ca.point.power_busy_w, cb.point.power_busy_w))
+            {
+                return false;
+            }
+            let (busy_a, busy_b) = (
+                self.busy_extra_usd_per_hour(ca),
+                self.busy_extra_usd_per_hour(cb),
+            );
+            for g in &self.groups {
+                let Ok(fb) = &self.fits[g.rep][b] else {
+                    continue;
+                };
+                let Ok(fa) = &self.fits[g.rep][a] else {
+                    return false;
+                };
+                if !(le(fa.capacity_hours_per_mtok(), fb.capacity_hours_per_mtok())
+                    && le(busy_a * fa.hours_per_mtok, busy_b * fb.hours_per_mtok))
+                {
+                    return false;
+                }
+            }
+            strict || a < b
+        };
+        (0..self.candidates.len())
+            .map(|b| {
+                useful[b]
+                    && !(0..self.candidates.len()).any(|a| a != b && useful[a] && dominates(a, b))
+            })
+            .collect()
     }
 
     /// Builds and solves the MIP.
@@ -558,59 +996,108 @@ impl<'a> Problem<'a> {
             Restriction::SingleSku(s) => self.candidates[c].sku_index == s,
         };
         let api_allowed = restriction == Restriction::Full;
-        let cap_hours = self.cap_hours();
+        let kept = self.kept_options(&allowed, api_allowed);
+        let options_kept = kept.iter().filter(|k| **k).count();
+        let occurrences = self.occurrences();
+        let groups = &self.groups;
+        let buckets = &self.buckets;
+        // Mtok per month of each group in each bucket.
+        let demand: Vec<Vec<f64>> = groups
+            .iter()
+            .map(|g| {
+                buckets
+                    .iter()
+                    .map(|b| b.hours.iter().map(|&h| g.hourly_mtok[h]).sum())
+                    .collect()
+            })
+            .collect();
+        let in_window = |g: usize, t: usize| groups[g].in_window[buckets[t].hours[0]];
+        let node_hours_in = |t: usize| buckets[t].hours.len() as f64 * occurrences;
         let mut vars = ProblemVariables::new();
         let mut integer_variables = 0;
 
-        // Node counts: integer, bounded by what all eligible demand could need.
+        // Node counts: integer, bounded by what the busiest bucket could need; spare flags where
+        // critical work may run.
         let mut n: Vec<Option<Variable>> = Vec::with_capacity(self.candidates.len());
+        let mut spare: Vec<Option<Variable>> = Vec::with_capacity(self.candidates.len());
         for (c, cand) in self.candidates.iter().enumerate() {
-            if !allowed(c) {
+            if !kept[c] {
                 n.push(None);
+                spare.push(None);
                 continue;
             }
-            let hours_needed: f64 = self
-                .workloads
+            let mut peak_nodes: f64 = 0.0;
+            for (t, bucket) in buckets.iter().enumerate() {
+                let hours: f64 = groups
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(g, group)| {
+                        self.fits[group.rep][c].as_ref().ok().map(|f| {
+                            let deferred_in = if in_window(g, t) {
+                                group.deferrable_share * group.total_mtok
+                            } else {
+                                0.0
+                            };
+                            f.capacity_hours_per_mtok() * (demand[g][t] + deferred_in)
+                        })
+                    })
+                    .sum();
+                peak_nodes = peak_nodes.max(hours / (bucket.hours.len() as f64 * occurrences));
+            }
+            let critical = groups
                 .iter()
-                .enumerate()
-                .filter_map(|(w, wl)| {
-                    self.fits[w][c]
-                        .as_ref()
-                        .ok()
-                        .map(|f| f.hours_per_mtok * wl.monthly_tokens.millions())
-                })
-                .sum();
-            let mut upper = (hours_needed / cap_hours).ceil();
+                .any(|g| g.critical && self.fits[g.rep][c].is_ok());
+            let mut upper = (peak_nodes * (1.0 + 1e-9)).ceil() + if critical { 1.0 } else { 0.0 };
             if let Some(max) = self.max_nodes(cand.sku) {
                 upper = upper.min(f64::from(max));
             }
             if upper < 1.0 {
                 n.push(None);
+                spare.push(None);
                 continue;
             }
             integer_variables += 1;
             n.push(Some(vars.add(variable().integer().min(0).max(upper))));
+            if critical {
+                integer_variables += 1;
+                spare.push(Some(vars.add(variable().binary())));
+            } else {
+                spare.push(None);
+            }
         }
-        // Local tokens x[w][c] (Mtok) and API tokens a[w] (Mtok).
-        let x: Vec<Vec<Option<Variable>>> = self
-            .fits
+        // Local tokens x[g][c][t], API tokens a[g][t], deferred-in tokens y[g][t] (Mtok).
+        let x: Vec<Vec<Vec<Option<Variable>>>> = groups
             .iter()
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .map(|(c, fit)| match (fit, n[c]) {
-                        (Ok(_), Some(_)) => Some(vars.add(variable().min(0))),
-                        _ => None,
+            .map(|group| {
+                (0..self.candidates.len())
+                    .map(|c| match (&self.fits[group.rep][c], n[c]) {
+                        (Ok(_), Some(_)) => (0..buckets.len())
+                            .map(|_| Some(vars.add(variable().min(0))))
+                            .collect(),
+                        _ => Vec::new(),
                     })
                     .collect()
             })
             .collect();
-        let a: Vec<Option<Variable>> = self
-            .api_price
+        let a: Vec<Vec<Option<Variable>>> = groups
             .iter()
-            .map(|price| match price {
-                Ok(_) if api_allowed => Some(vars.add(variable().min(0))),
-                _ => None,
+            .map(|group| match &self.api_price[group.rep] {
+                Ok(_) if api_allowed => (0..buckets.len())
+                    .map(|_| Some(vars.add(variable().min(0))))
+                    .collect(),
+                _ => vec![None; buckets.len()],
+            })
+            .collect();
+        let y: Vec<Vec<Option<Variable>>> = groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                (0..buckets.len())
+                    .map(|t| {
+                        (group.deferrable_share > 0.0 && in_window(g, t))
+                            .then(|| vars.add(variable().min(0)))
+                    })
+                    .collect()
             })
             .collect();
         // New (bought) nodes per SKU: a variable only where owned nodes make it differ from Σ n.
@@ -644,15 +1131,19 @@ impl<'a> Problem<'a> {
                 objective += self.idle_usd(cand) * nv;
             }
             let busy = self.busy_extra_usd_per_hour(cand);
-            for (w, row) in x.iter().enumerate() {
-                if let (Some(xv), Ok(fit)) = (row[c], &self.fits[w][c]) {
-                    objective += busy * fit.hours_per_mtok * xv;
+            for (g, group) in groups.iter().enumerate() {
+                if let Ok(fit) = &self.fits[group.rep][c] {
+                    for xv in x[g][c].iter().flatten() {
+                        objective += busy * fit.hours_per_mtok * *xv;
+                    }
                 }
             }
         }
-        for (w, av) in a.iter().enumerate() {
-            if let (Some(av), Ok(price)) = (av, &self.api_price[w]) {
-                objective += *price * *av;
+        for (g, group) in groups.iter().enumerate() {
+            if let Ok(price) = &self.api_price[group.rep] {
+                for av in a[g].iter().flatten() {
+                    objective += *price * *av;
+                }
             }
         }
         let variables = vars.len();
@@ -666,26 +1157,76 @@ impl<'a> Problem<'a> {
                 .map_err(|e| SolveFailure::Solver(e.to_string()))?;
         }
         let mut constraints = 0;
-        for (w, workload) in self.workloads.iter().enumerate() {
-            if x[w].iter().all(Option::is_none) && a[w].is_none() {
+        for (g, group) in groups.iter().enumerate() {
+            if x[g].iter().all(Vec::is_empty) && a[g].iter().all(Option::is_none) {
                 return Err(SolveFailure::Infeasible);
             }
-            let mut served: Expression = x[w].iter().flatten().map(|v| Expression::from(*v)).sum();
-            if let Some(av) = a[w] {
-                served += av;
+            for t in 0..buckets.len() {
+                let mut served: Expression = x[g]
+                    .iter()
+                    .filter_map(|row| row.get(t).copied().flatten())
+                    .map(Expression::from)
+                    .sum();
+                if let Some(av) = a[g][t] {
+                    served += av;
+                }
+                let fixed = (1.0 - group.deferrable_share) * demand[g][t];
+                match y[g][t] {
+                    Some(yv) => model.add_constraint(constraint!(served - yv == fixed)),
+                    None => model.add_constraint(constraint!(served == fixed)),
+                };
+                constraints += 1;
             }
-            model.add_constraint(constraint!(served == workload.monthly_tokens.millions()));
-            constraints += 1;
+            if group.deferrable_share > 0.0 {
+                let moved: Expression = y[g].iter().flatten().map(|v| Expression::from(*v)).sum();
+                model.add_constraint(constraint!(
+                    moved == group.deferrable_share * group.total_mtok
+                ));
+                constraints += 1;
+            }
         }
         for (c, nv) in n.iter().enumerate() {
             let Some(nv) = nv else { continue };
-            let mut busy_hours = Expression::from(0.0);
-            for (w, row) in x.iter().enumerate() {
-                if let (Some(xv), Ok(fit)) = (row[c], &self.fits[w][c]) {
-                    busy_hours += fit.hours_per_mtok * xv;
+            for t in 0..buckets.len() {
+                let mut hours = Expression::from(0.0);
+                for (g, group) in groups.iter().enumerate() {
+                    if let (Some(Some(xv)), Ok(fit)) = (x[g][c].get(t), &self.fits[group.rep][c]) {
+                        hours += fit.capacity_hours_per_mtok() * *xv;
+                    }
                 }
+                let available = node_hours_in(t);
+                match spare[c] {
+                    Some(sv) => {
+                        model.add_constraint(constraint!(hours <= available * *nv - available * sv))
+                    }
+                    None => model.add_constraint(constraint!(hours <= available * *nv)),
+                };
+                constraints += 1;
             }
-            model.add_constraint(constraint!(busy_hours <= cap_hours * *nv));
+            if let Some(sv) = spare[c] {
+                let critical_mtok: f64 = groups
+                    .iter()
+                    .filter(|g| g.critical)
+                    .map(|g| g.total_mtok)
+                    .sum();
+                let critical_tokens: Expression = groups
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, g)| g.critical)
+                    .flat_map(|(g, _)| x[g][c].iter().flatten().map(|v| Expression::from(*v)))
+                    .sum();
+                model.add_constraint(constraint!(critical_tokens <= critical_mtok * sv));
+                constraints += 1;
+            }
+        }
+        if let Some(cap_w) = self.request.constraints.site_power_cap_w {
+            let watts: Expression = self
+                .candidates
+                .iter()
+                .zip(&n)
+                .filter_map(|(c, v)| v.map(|v| c.point.power_busy_w * v))
+                .sum();
+            model.add_constraint(constraint!(watts <= cap_w));
             constraints += 1;
         }
         for link in owned_links {
@@ -720,6 +1261,13 @@ impl<'a> Problem<'a> {
         let solution = match model.solve() {
             Ok(solution) => solution,
             Err(good_lp::ResolutionError::Infeasible) => return Err(SolveFailure::Infeasible),
+            Err(other) if other.to_string().contains("Time limit reached") => {
+                return Err(SolveFailure::Solver(format!(
+                    "no plan found within the {} s time limit ({variables} variables, {integer_variables} integer, {} hour buckets after merging identical hours); raise the time limit or use fewer distinct hourly profiles",
+                    trim_float(settings.time_limit_s.unwrap_or(0.0)),
+                    buckets.len()
+                )));
+            }
             Err(other) => return Err(SolveFailure::Solver(other.to_string())),
         };
         let solve_ms = started.elapsed().as_secs_f64() * 1_000.0;
@@ -729,28 +1277,91 @@ impl<'a> Problem<'a> {
             good_lp::SolutionStatus::GapLimit => "gap_limit",
         }
         .to_string();
+        let value = |v: Variable| solution.value(v).max(0.0);
         let nodes: Vec<u32> = n
             .iter()
-            .map(|v| v.map_or(0, |v| solution.value(v).round().max(0.0) as u32))
+            .map(|v| v.map_or(0, |v| value(v).round() as u32))
             .collect();
-        let local_mtok: Vec<Vec<f64>> = x
+        let spares: Vec<u32> = spare
             .iter()
-            .map(|row| {
-                row.iter()
-                    .map(|v| v.map_or(0.0, |v| solution.value(v).max(0.0)))
-                    .collect()
-            })
+            .zip(&nodes)
+            .map(|(v, &nodes)| v.map_or(0, |v| (value(v).round() as u32).min(nodes)))
             .collect();
-        let api_mtok: Vec<f64> = a
-            .iter()
-            .map(|v| v.map_or(0.0, |v| solution.value(v).max(0.0)))
-            .collect();
+
+        // Split each group's tokens back over its workloads in proportion to each one's need in
+        // each bucket: (1 − δ)·demand + its share of the deferred-in tokens.
+        let workload_count = self.workloads.len();
+        let mut bucket_local = vec![vec![Vec::new(); workload_count]; buckets.len()];
+        let mut bucket_api = vec![vec![0.0; workload_count]; buckets.len()];
+        let mut bucket_served = vec![vec![0.0; workload_count]; buckets.len()];
+        let mut bucket_busy_hours = vec![vec![0.0; self.candidates.len()]; buckets.len()];
+        let mut local_mtok = vec![vec![0.0; self.candidates.len()]; workload_count];
+        let mut api_mtok = vec![0.0; workload_count];
+        for (g, group) in groups.iter().enumerate() {
+            for (t, bucket) in buckets.iter().enumerate() {
+                let deferred_in = y[g][t].map_or(0.0, value);
+                let need: Vec<f64> = group
+                    .members
+                    .iter()
+                    .map(|&w| {
+                        let wl = &self.workloads[w];
+                        let own: f64 = bucket
+                            .hours
+                            .iter()
+                            .map(|&h| self.shares[w][h] * wl.monthly_tokens.millions())
+                            .sum();
+                        (1.0 - group.deferrable_share) * own
+                            + deferred_in * wl.monthly_tokens.millions() / group.total_mtok
+                    })
+                    .collect();
+                let total_need: f64 = need.iter().sum();
+                let api = a[g][t].map_or(0.0, value);
+                let local: Vec<(usize, f64)> = (0..self.candidates.len())
+                    .filter_map(|c| {
+                        x[g][c]
+                            .get(t)
+                            .copied()
+                            .flatten()
+                            .map(|v| (c, value(v)))
+                            .filter(|(_, m)| *m > 1e-12)
+                    })
+                    .collect();
+                for &(c, mtok) in &local {
+                    if let Ok(fit) = &self.fits[group.rep][c] {
+                        bucket_busy_hours[t][c] += fit.hours_per_mtok * mtok;
+                    }
+                }
+                for (k, &w) in group.members.iter().enumerate() {
+                    let share = if total_need > 0.0 {
+                        need[k] / total_need
+                    } else {
+                        0.0
+                    };
+                    bucket_served[t][w] = need[k];
+                    bucket_api[t][w] = api * share;
+                    api_mtok[w] += api * share;
+                    bucket_local[t][w] = local
+                        .iter()
+                        .map(|&(c, mtok)| {
+                            local_mtok[w][c] += mtok * share;
+                            (c, mtok * share)
+                        })
+                        .collect();
+                }
+            }
+        }
         let objective_usd = objective.eval_with(&solution);
         let gap = solution.into_inner().gap().unwrap_or(0.0).max(0.0);
         Ok(MipSolution {
             nodes,
+            spares,
             local_mtok,
             api_mtok,
+            bucket_local,
+            bucket_api,
+            bucket_served,
+            bucket_busy_hours,
+            options_kept,
             status,
             objective_usd,
             gap,
@@ -801,7 +1412,6 @@ impl<'a> Problem<'a> {
 
     fn pools(&self, solution: &MipSolution) -> Vec<Pool> {
         let split = self.split_owned(solution);
-        let model = self.catalog.default_model();
         self.candidates
             .iter()
             .enumerate()
@@ -827,11 +1437,22 @@ impl<'a> Problem<'a> {
                         .energy_usd(cand.sku.power_idle_w, node_hours - busy_hours);
                 let memory_gb =
                     f64::from(cand.sku.accelerators) * cand.sku.memory_per_device_gb;
-                let weights_gb = self
-                    .catalog
-                    .quant(&cand.point.quant)
-                    .map(|q| model.weights_gb(q))
-                    .unwrap_or(0.0);
+                let weights_gb = match (
+                    self.catalog.model(&cand.point.model),
+                    self.catalog.quant(&cand.point.quant),
+                ) {
+                    (Some(model), Some(quant)) => model.weights_gb(quant),
+                    _ => 0.0,
+                };
+                let peak_utilization = self
+                    .buckets
+                    .iter()
+                    .enumerate()
+                    .map(|(t, b)| {
+                        solution.bucket_busy_hours[t][c]
+                            / (b.hours.len() as f64 * self.occurrences() * f64::from(nodes))
+                    })
+                    .fold(0.0, f64::max);
                 let offload_note = (weights_gb > memory_gb || cand.point.offload).then(|| {
                     format!(
                         "weights {} GB > {} GB accelerator memory: runs with CPU/RAM offload, and the throughput figures were measured that way",
@@ -845,7 +1466,15 @@ impl<'a> Problem<'a> {
                     quant: cand.point.quant.clone(),
                     concurrency: cand.point.concurrency,
                     instances_per_node: cand.point.instances_per_node,
+                    model: cand.point.model.clone(),
                     nodes,
+                    spare_nodes: solution.spares[c],
+                    peak_utilization,
+                    utilization_cap: (0..self.workloads.len())
+                        .filter(|&w| solution.local_mtok[w][c] > 1e-12)
+                        .filter_map(|w| self.fits[w][c].as_ref().ok().map(|f| f.util_cap))
+                        .fold(self.assumptions.utilization_cap, f64::min),
+                    aggregate_decode_tok_s: cand.point.aggregate_decode_tok_s,
                     new_nodes,
                     owned_nodes,
                     tokens_per_month: tokens_mtok * 1e6,
@@ -967,10 +1596,10 @@ impl<'a> Problem<'a> {
         };
         let local_words = |(c, usd): (usize, f64)| {
             format!(
-                "the cheapest local option, {}, at {}/1M on a new node {:.0}% busy",
+                "the cheapest local option, {}, at {}/1M on a new node {:.1}% busy",
                 self.option_label(c),
                 format_usd(usd),
-                self.assumptions.utilization_cap * 100.0
+                self.fits[w][c].as_ref().map_or(0.0, |f| f.util_cap) * 100.0
             )
         };
         match (&self.api_price[w], local > 1e-9, api > 1e-9) {
@@ -989,7 +1618,12 @@ impl<'a> Problem<'a> {
                     .iter()
                     .filter(|b| b.starts_with("budget") || b.starts_with("max nodes"))
                     .collect();
-                if limits.is_empty() {
+                if limits.is_empty() && self.buckets.len() > 1 {
+                    format!(
+                        "whole nodes run the base load; the peak hours above it would leave another node idle too long to pay for itself, so they go to {}",
+                        api_words(*price)
+                    )
+                } else if limits.is_empty() {
                     format!(
                         "whole nodes run the base; the remainder would not fill another node, so it goes to {}",
                         api_words(*price)
@@ -1046,13 +1680,42 @@ impl<'a> Problem<'a> {
                 }
             }
         }
-        for pool in pools {
-            if pool.utilization >= self.assumptions.utilization_cap - 1e-6 {
+        if let Some(cap_w) = self.request.constraints.site_power_cap_w {
+            let drawn: f64 = pools
+                .iter()
+                .map(|p| p.power_busy_w * f64::from(p.nodes))
+                .sum();
+            let smallest = self
+                .candidates
+                .iter()
+                .map(|c| c.point.power_busy_w)
+                .fold(f64::INFINITY, f64::min);
+            if cap_w - drawn < smallest {
                 out.push(format!(
-                    "capacity {} {}: {:.1}% busy = utilization cap",
-                    pool.sku,
-                    pool.quant,
-                    pool.utilization * 100.0
+                    "site power: {} W of {} W (no room for another node)",
+                    format_int(drawn),
+                    format_int(cap_w)
+                ));
+            }
+        }
+        let flat = self.buckets.len() == 1;
+        for (c, pool) in (0..self.candidates.len())
+            .filter(|&c| solution.nodes[c] > 0)
+            .zip(pools)
+        {
+            let cap = pool.utilization_cap;
+            let busy = if flat {
+                pool.utilization
+            } else {
+                pool.peak_utilization
+            };
+            if busy * f64::from(pool.nodes) >= cap * f64::from(pool.nodes - pool.spare_nodes) - 1e-6
+            {
+                out.push(format!(
+                    "capacity {}: {:.1}% busy{} = utilization cap",
+                    self.option_label(c),
+                    busy * 100.0,
+                    if flat { "" } else { " in the peak hour" }
                 ));
             }
         }
@@ -1079,6 +1742,7 @@ impl<'a> Problem<'a> {
         let pools = self.pools(&optimum);
         let cost = self.cost(&pools, &optimum);
         let binding = self.binding(&optimum, &pools);
+        let schedule = self.schedule(&optimum);
         let routes = self
             .workloads
             .iter()
@@ -1093,6 +1757,7 @@ impl<'a> Problem<'a> {
                     .map(|(c, cand)| RouteShare {
                         sku: cand.sku.id.clone(),
                         quant: cand.point.quant.clone(),
+                        concurrency: cand.point.concurrency,
                         tokens: optimum.local_mtok[w][c] * 1e6,
                     })
                     .collect(),
@@ -1108,11 +1773,42 @@ impl<'a> Problem<'a> {
             .find(|b| b.kind == BaselineKind::AllApi)
             .and_then(|b| b.monthly_usd);
         let break_even = break_even(&cost, all_api);
-        let mut notes = vec![format!(
-            "throughput: {}; TTFT = prompt tokens ÷ prefill tok/s on an idle instance (queueing is kept in check by the {:.0}% utilization cap)",
-            self.throughput.describe(),
-            self.assumptions.utilization_cap * 100.0
-        )];
+        let mut notes = vec![
+            format!("throughput: {}", self.throughput.describe()),
+            format!(
+                "queueing: TTFT p95 = prompt ÷ prefill tok/s + the p95 wait for a slot; each node is an M/M/c queue over its instances × N slots (Erlang C), service time = prompt ÷ prefill + output tokens ÷ per-stream decode (output = prompt × output share ÷ input share); a workload with a TTFT limit caps the node's busy fraction at the largest utilization that keeps the p95 within it, never above the {:.0}% plan cap",
+                self.assumptions.utilization_cap * 100.0
+            ),
+            format!(
+                "schedule: {} hours per cycle ({}), each occurring {} times a month; demand, capacity and routing are per hour ({} distinct hour bucket{} after merging identical hours)",
+                self.cycle_hours,
+                if self.cycle_hours == HOURS_PER_DAY {
+                    "a day"
+                } else {
+                    "a week from Monday 00:00"
+                },
+                trim_float(self.occurrences()),
+                self.buckets.len(),
+                if self.buckets.len() == 1 { "" } else { "s" }
+            ),
+        ];
+        if self.workloads.iter().any(|w| w.deferrable_share > 0.0) {
+            notes.push("deferral: a workload's deferrable share of its whole cycle's tokens may be served at any hour of its window; the rest is served in the hour it arrives".into());
+        }
+        if self.workloads.iter().any(|w| w.critical) {
+            notes.push("N+1: a pool serving critical work carries its busiest hour on one node fewer than it has".into());
+        }
+        if let Some(cap_w) = self.request.constraints.site_power_cap_w {
+            let drawn: f64 = pools
+                .iter()
+                .map(|p| p.power_busy_w * f64::from(p.nodes))
+                .sum();
+            notes.push(format!(
+                "site power: every node at busy power at once must fit under {} W; this fleet draws at most {} W",
+                format_int(cap_w),
+                format_int(drawn)
+            ));
+        }
         notes.push(format!(
             "energy: busy W × busy h + idle W × idle h, at {}/kWh over {} h/month; amortization: price ÷ {} months; owned nodes carry no capex",
             format_usd(self.assumptions.electricity_usd_per_kwh),
@@ -1137,7 +1833,12 @@ impl<'a> Problem<'a> {
             catalog_version: self.catalog.version.clone(),
             throughput_version: self.throughput.version.clone(),
             throughput_source: self.throughput.describe(),
-            model: self.catalog.default_model().id.clone(),
+            model: {
+                let mut models: Vec<&str> = self.models.clone();
+                models.sort_unstable();
+                models.dedup();
+                models.join(", ")
+            },
             assumptions: self.assumptions,
             api: self.api.map(|a| ApiTerms {
                 id: a.id.clone(),
@@ -1163,8 +1864,12 @@ impl<'a> Problem<'a> {
                 integer_variables: optimum.integer_variables,
                 constraints: optimum.constraints,
                 binding,
+                options_kept: optimum.options_kept,
+                workload_groups: self.groups.len(),
+                hour_buckets: self.buckets.len(),
             },
             notes,
+            schedule,
         }
     }
 }

@@ -1,17 +1,38 @@
 //! The throughput model: for each (SKU, model, quant, concurrency), how fast one node serves,
-//! and how we know. Until a configuration is measured, the prior is the catalog's benchmark at
-//! concurrency 1 with no batching gain, which is conservative: llama.cpp's aggregate decode
-//! rate grows with concurrent slots.
+//! and how we know.
+//!
+//! Until a configuration is measured, the prior is the catalog's benchmark with no batching gain
+//! (the Universal Scalability Law with σ = 1, κ = 0): a llama-server instance with N slots
+//! decodes as many tokens per second in total as with one, and each stream gets 1/N of it. That
+//! is conservative: llama.cpp's aggregate decode rate grows with concurrent slots.
+//!
+//! [`ThroughputModel::calibrate`] blends the priors with measured windows: windows too small to
+//! mean anything are dropped, each figure is a token-weighted median (robust to outliers) blended
+//! with the catalog prior at that concurrency, and where two or more concurrency levels are
+//! measured the USL curve `X(N) = λN / (1 + σ(N−1) + κN(N−1))` is fitted and fills in the
+//! levels not measured.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 
+/// Concurrency levels (slots per llama-server instance) every configuration is offered at.
+pub const CONCURRENCY_LEVELS: [u32; 4] = [1, 2, 4, 8];
+/// Windows with fewer generated tokens than this are ignored: too small to mean anything.
+pub const MIN_WINDOW_PREDICTED_TOKENS: u64 = 256;
+/// Windows shorter than this are ignored.
+pub const MIN_WINDOW_MS: i64 = 10_000;
+/// Weight of a catalog prior in a blend, in tokens: a measured point overtakes it after this many
+/// generated tokens.
+pub const PRIOR_WEIGHT_TOKENS: f64 = 100_000.0;
+
 /// How a throughput point is known.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ThroughputProvenance {
-    /// A catalog benchmark.
+    /// A catalog benchmark (at another concurrency: with no batching gain assumed).
     Catalog {
         /// The benchmark's source.
         source: String,
@@ -23,24 +44,78 @@ pub enum ThroughputProvenance {
         /// Measurement windows used.
         windows: u64,
         /// When the newest window ended, Unix milliseconds.
-        last_unix_ms: i64,
+        #[serde(alias = "last_unix_ms")]
+        last_observed_unix_ms: i64,
+    },
+    /// Not measured at this concurrency: read off the USL curve fitted to the measured levels.
+    Fitted {
+        /// Distinct nodes that contributed to the fit.
+        nodes: u32,
+        /// Measurement windows behind the fit.
+        windows: u64,
+        /// When the newest window ended, Unix milliseconds.
+        last_observed_unix_ms: i64,
+        /// Concurrency levels the curve was fitted to.
+        from_levels: Vec<u32>,
     },
 }
 
 impl std::fmt::Display for ThroughputProvenance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts = |f: &mut std::fmt::Formatter<'_>, nodes: u32, windows: u64, last: i64| {
+            write!(
+                f,
+                "{nodes} node{}, {} window{}, last at {}",
+                if nodes == 1 { "" } else { "s" },
+                crate::units::format_int(windows as f64),
+                if windows == 1 { "" } else { "s" },
+                format_utc_minute(last)
+            )
+        };
         match self {
             ThroughputProvenance::Catalog { .. } => f.write_str("catalog"),
-            ThroughputProvenance::Measured { nodes, windows, .. } => {
-                write!(
-                    f,
-                    "measured: {nodes} node{}, {} windows",
-                    if *nodes == 1 { "" } else { "s" },
-                    crate::units::format_int(*windows as f64)
-                )
+            ThroughputProvenance::Measured {
+                nodes,
+                windows,
+                last_observed_unix_ms,
+            } => {
+                f.write_str("measured: ")?;
+                counts(f, *nodes, *windows, *last_observed_unix_ms)
+            }
+            ThroughputProvenance::Fitted {
+                nodes,
+                windows,
+                last_observed_unix_ms,
+                from_levels,
+            } => {
+                let levels: Vec<String> = from_levels.iter().map(u32::to_string).collect();
+                write!(f, "USL fit to measured N={}: ", levels.join(","))?;
+                counts(f, *nodes, *windows, *last_observed_unix_ms)
             }
         }
     }
+}
+
+/// Formats Unix milliseconds as `2026-11-28 17:00 UTC` (proleptic Gregorian, no leap seconds).
+pub fn format_utc_minute(unix_ms: i64) -> String {
+    let seconds = unix_ms.div_euclid(1_000);
+    let days = seconds.div_euclid(86_400);
+    let of_day = seconds.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        of_day / 3_600,
+        of_day % 3_600 / 60
+    )
 }
 
 /// One configuration's throughput.
@@ -87,63 +162,530 @@ impl ThroughputPoint {
     }
 }
 
-/// The set of throughput points plans are made with, and its version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThroughputModel {
-    /// Version recorded in every plan.
-    pub version: String,
-    /// The points.
-    pub points: Vec<ThroughputPoint>,
+/// The Universal Scalability Law curve of one configuration:
+/// `X(N) = λN / (1 + σ(N−1) + κN(N−1))` aggregate decode tokens/s of one instance at N slots.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct UslCurve {
+    /// Single-stream rate λ, tokens/s.
+    pub lambda_tok_s: f64,
+    /// Contention σ ≥ 0 (σ = 1, κ = 0 is no batching gain).
+    pub sigma: f64,
+    /// Coherency κ ≥ 0.
+    pub kappa: f64,
 }
 
-impl ThroughputModel {
-    /// Returns the prior model from the catalog's benchmarks: concurrency as benchmarked, no
-    /// batching gain (aggregate decode = one stream's decode × concurrency 1).
-    pub fn from_catalog(catalog: &Catalog) -> ThroughputModel {
-        let points = catalog
-            .benchmarks
-            .iter()
-            .filter_map(|b| {
-                let sku = catalog.sku(&b.sku)?;
-                let instances = (sku.accelerators / b.devices_used).max(1);
-                Some(ThroughputPoint {
-                    sku: b.sku.clone(),
-                    model: b.model.clone(),
-                    quant: catalog.quant(&b.quant)?.id.clone(),
-                    concurrency: b.concurrency,
-                    instances_per_node: instances,
-                    decode_tok_s: b.decode_tok_s,
-                    prefill_tok_s: b.prefill_tok_s,
-                    // No batching gain until measured: one instance serves one stream's worth.
-                    aggregate_decode_tok_s: b.decode_tok_s,
-                    power_busy_w: b.power_w * f64::from(instances),
-                    vram_used_gb: b.vram_used_gb,
-                    offload: b.offload,
-                    provenance: ThroughputProvenance::Catalog {
-                        source: b.provenance.source.clone(),
-                    },
-                })
-            })
-            .collect();
-        ThroughputModel {
-            version: format!("prior:{}", catalog.version),
-            points,
+impl UslCurve {
+    /// Returns the conservative prior: no batching gain, X(N) = λ.
+    pub fn no_batching_gain(lambda_tok_s: f64) -> UslCurve {
+        UslCurve {
+            lambda_tok_s,
+            sigma: 1.0,
+            kappa: 0.0,
         }
     }
 
-    /// Returns a short description for plans: "catalog priors" or how many points are measured.
+    /// Returns aggregate decode tokens/s at `n` slots.
+    pub fn aggregate_tok_s(&self, n: u32) -> f64 {
+        let n = f64::from(n.max(1));
+        self.lambda_tok_s * n / (1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0))
+    }
+
+    /// Returns the decode speed one of `n` streams sees: X(N)/N.
+    pub fn per_stream_tok_s(&self, n: u32) -> f64 {
+        self.aggregate_tok_s(n) / f64::from(n.max(1))
+    }
+
+    /// Fits the curve to weighted `(N, X(N), weight)` points by weighted least squares on the
+    /// linear form `N/X = a + b(N−1) + cN(N−1)` with λ = 1/a, σ = b/a, κ = c/a. Two levels fit
+    /// σ with κ = 0; σ or κ that come out negative are pinned to 0 and the rest refitted.
+    /// Returns `None` with fewer than two distinct levels or a degenerate fit.
+    pub fn fit(points: &[(u32, f64, f64)]) -> Option<UslCurve> {
+        let levels: BTreeSet<u32> = points.iter().map(|p| p.0).collect();
+        if levels.len() < 2
+            || points
+                .iter()
+                .any(|p| !(p.1.is_finite() && p.1 > 0.0 && p.2 > 0.0))
+        {
+            return None;
+        }
+        let rows: Vec<([f64; 3], f64, f64)> = points
+            .iter()
+            .map(|&(n, x, w)| {
+                let n = f64::from(n);
+                ([1.0, n - 1.0, n * (n - 1.0)], n / x, w)
+            })
+            .collect();
+        let mut free = vec![0usize, 1];
+        if levels.len() >= 3 {
+            free.push(2);
+        }
+        loop {
+            let coef = weighted_least_squares(&rows, &free)?;
+            let mut full = [0.0; 3];
+            for (k, &i) in free.iter().enumerate() {
+                full[i] = coef[k];
+            }
+            if full[0] <= 0.0 {
+                return None;
+            }
+            if let Some(k) = (1..3).find(|&i| free.contains(&i) && full[i] < 0.0) {
+                free.retain(|&i| i != k);
+                continue;
+            }
+            return Some(UslCurve {
+                lambda_tok_s: 1.0 / full[0],
+                sigma: full[1] / full[0],
+                kappa: full[2] / full[0],
+            });
+        }
+    }
+}
+
+/// Solves the weighted normal equations for the `free` columns; `None` if singular.
+fn weighted_least_squares(rows: &[([f64; 3], f64, f64)], free: &[usize]) -> Option<Vec<f64>> {
+    let k = free.len();
+    let mut a = vec![vec![0.0; k + 1]; k];
+    for (features, y, w) in rows {
+        for (r, &i) in free.iter().enumerate() {
+            for (c, &j) in free.iter().enumerate() {
+                a[r][c] += w * features[i] * features[j];
+            }
+            a[r][k] += w * features[i] * y;
+        }
+    }
+    // Gauss-Jordan with partial pivoting on a ≤ 3×3 system.
+    for col in 0..k {
+        let pivot = (col..k).max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))?;
+        if a[pivot][col].abs() < 1e-300 {
+            return None;
+        }
+        a.swap(col, pivot);
+        let pivot_row = a[col].clone();
+        for (row, values) in a.iter_mut().enumerate() {
+            if row != col {
+                let factor = values[col] / pivot_row[col];
+                for (value, p) in values.iter_mut().zip(&pivot_row).skip(col) {
+                    *value -= factor * p;
+                }
+            }
+        }
+    }
+    Some((0..k).map(|i| a[i][k] / a[i][i]).collect())
+}
+
+/// One measurement window from a node, as the agent reports it (the wire `Observation`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservationSample {
+    /// Node that measured it.
+    pub node_id: String,
+    /// Hardware SKU id.
+    pub sku: String,
+    /// Model id.
+    pub model: String,
+    /// Quantization id.
+    pub quant: String,
+    /// Slots the llama-server instance runs (`--parallel`).
+    pub concurrency: u32,
+    /// Window start, Unix milliseconds.
+    pub window_start_unix_ms: i64,
+    /// Window end, Unix milliseconds.
+    pub window_end_unix_ms: i64,
+    /// Prompt tokens processed in the window.
+    pub prompt_tokens: u64,
+    /// Tokens generated in the window.
+    pub predicted_tokens: u64,
+    /// Seconds spent on prompts.
+    pub prompt_seconds: f64,
+    /// Seconds spent generating, summed over slots.
+    pub predicted_seconds: f64,
+    /// Prompt processing rate, tokens/s.
+    pub prefill_tok_s: f64,
+    /// Per-stream decode rate, tokens/s.
+    pub decode_tok_s: f64,
+    /// Decode tokens/s summed over streams (generated tokens ÷ wall time).
+    pub aggregate_decode_tok_s: f64,
+    /// Mean busy slots.
+    pub mean_concurrency: f64,
+    /// Mean requests waiting for a slot.
+    pub queue_depth: f64,
+    /// Prompt cache hit rate.
+    pub cache_hit_rate: f64,
+    /// Node power, where readable.
+    pub power_w: Option<f64>,
+    /// Whether the window came from a synthetic probe rather than real traffic.
+    pub probe: bool,
+}
+
+/// Measured samples for a configuration the catalog lacks: listed so they can be shown, not
+/// dropped silently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnmatchedKey {
+    /// Hardware SKU id as reported.
+    pub sku: String,
+    /// Model id as reported.
+    pub model: String,
+    /// Quantization id as reported.
+    pub quant: String,
+    /// Concurrency as reported.
+    pub concurrency: u32,
+    /// Windows with this key.
+    pub windows: u64,
+    /// What the catalog lacks.
+    pub reason: String,
+}
+
+/// The set of throughput points plans are made with, and its version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThroughputModel {
+    /// Version recorded in every plan; the same inputs give the same version.
+    pub version: String,
+    /// The points, at every concurrency level offered.
+    pub points: Vec<ThroughputPoint>,
+    /// USL curves fitted from measurements, per (sku, model, quant).
+    #[serde(default)]
+    pub curves: Vec<FittedCurve>,
+    /// Samples whose configuration the catalog lacks.
+    #[serde(default)]
+    pub unmatched: Vec<UnmatchedKey>,
+    /// Windows ignored as too small to mean anything.
+    #[serde(default)]
+    pub ignored_windows: u64,
+}
+
+/// A USL curve fitted to one configuration's measured levels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedCurve {
+    /// Hardware SKU id.
+    pub sku: String,
+    /// Model id.
+    pub model: String,
+    /// Quantization id.
+    pub quant: String,
+    /// The curve.
+    pub curve: UslCurve,
+    /// Levels it was fitted to.
+    pub from_levels: Vec<u32>,
+}
+
+/// A token-weighted median: the smallest value at which the cumulative weight reaches half.
+fn weighted_median(values: &mut Vec<(f64, f64)>) -> Option<f64> {
+    values.retain(|(v, w)| v.is_finite() && *v > 0.0 && *w > 0.0);
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = values.iter().map(|v| v.1).sum();
+    let mut acc = 0.0;
+    for (v, w) in values.iter() {
+        acc += w;
+        if acc >= total / 2.0 {
+            return Some(*v);
+        }
+    }
+    values.last().map(|v| v.0)
+}
+
+/// FNV-1a 64: a stable hash for versions (the std hasher is not stable across releases).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl ThroughputModel {
+    /// Returns the prior model from the catalog's benchmarks at every level of
+    /// [`CONCURRENCY_LEVELS`]: no batching gain, so the aggregate decode rate stays the
+    /// benchmark's single-stream rate and each of N streams gets 1/N of it.
+    pub fn from_catalog(catalog: &Catalog) -> ThroughputModel {
+        ThroughputModel::calibrate(catalog, &[])
+    }
+
+    /// Returns the catalog priors blended with measured windows (see the module docs). Samples for
+    /// a SKU, model or quant the catalog lacks are listed in `unmatched`. The version is
+    /// `prior:<catalog version>` with no usable samples, else `tm-<hash of the points>`.
+    pub fn calibrate(catalog: &Catalog, samples: &[ObservationSample]) -> ThroughputModel {
+        type Key = (String, String, String);
+        #[derive(Default)]
+        struct Group<'s> {
+            samples: Vec<&'s ObservationSample>,
+        }
+        let mut unmatched: BTreeMap<(String, String, String, u32), (u64, String)> = BTreeMap::new();
+        let mut groups: BTreeMap<(Key, u32), Group> = BTreeMap::new();
+        let mut ignored_windows = 0;
+        for sample in samples {
+            let reason = if catalog.sku(&sample.sku).is_none() {
+                Some(format!("unknown hardware SKU '{}'", sample.sku))
+            } else if catalog.model(&sample.model).is_none() {
+                Some(format!("unknown model '{}'", sample.model))
+            } else if catalog.quant(&sample.quant).is_none() {
+                Some(format!("unknown quantization '{}'", sample.quant))
+            } else if sample.concurrency == 0 {
+                Some("concurrency 0".to_string())
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                let entry = unmatched
+                    .entry((
+                        sample.sku.clone(),
+                        sample.model.clone(),
+                        sample.quant.clone(),
+                        sample.concurrency,
+                    ))
+                    .or_insert((0, reason));
+                entry.0 += 1;
+                continue;
+            }
+            let too_small = sample.predicted_tokens < MIN_WINDOW_PREDICTED_TOKENS
+                || sample.window_end_unix_ms - sample.window_start_unix_ms < MIN_WINDOW_MS
+                || !(sample.decode_tok_s.is_finite() && sample.decode_tok_s > 0.0)
+                || !(sample.aggregate_decode_tok_s.is_finite()
+                    && sample.aggregate_decode_tok_s > 0.0);
+            if too_small {
+                ignored_windows += 1;
+                continue;
+            }
+            let quant = catalog
+                .quant(&sample.quant)
+                .map(|q| q.id.clone())
+                .unwrap_or_default();
+            groups
+                .entry((
+                    (sample.sku.clone(), sample.model.clone(), quant),
+                    sample.concurrency,
+                ))
+                .or_default()
+                .samples
+                .push(sample);
+        }
+
+        // Priors per (sku, model, quant): the catalog benchmarks, by concurrency.
+        let mut configs: BTreeMap<Key, BTreeMap<u32, ThroughputPoint>> = BTreeMap::new();
+        for b in &catalog.benchmarks {
+            let (Some(sku), Some(quant)) = (catalog.sku(&b.sku), catalog.quant(&b.quant)) else {
+                continue;
+            };
+            let instances = (sku.accelerators / b.devices_used.max(1)).max(1);
+            configs
+                .entry((b.sku.clone(), b.model.clone(), quant.id.clone()))
+                .or_default()
+                .insert(
+                    b.concurrency,
+                    ThroughputPoint {
+                        sku: b.sku.clone(),
+                        model: b.model.clone(),
+                        quant: quant.id.clone(),
+                        concurrency: b.concurrency,
+                        instances_per_node: instances,
+                        decode_tok_s: b.decode_tok_s,
+                        prefill_tok_s: b.prefill_tok_s,
+                        // No batching gain: the benchmark measured one stream's worth.
+                        aggregate_decode_tok_s: b.decode_tok_s * f64::from(b.concurrency),
+                        power_busy_w: b.power_w * f64::from(instances),
+                        vram_used_gb: b.vram_used_gb,
+                        offload: b.offload,
+                        provenance: ThroughputProvenance::Catalog {
+                            source: b.provenance.source.clone(),
+                        },
+                    },
+                );
+        }
+
+        // Measured points, blended with the prior at the same concurrency where there is one.
+        // Per level: the point, its nodes, windows, newest window end and tokens.
+        type Level = (ThroughputPoint, BTreeSet<String>, u64, i64, f64);
+        let mut measured: BTreeMap<Key, BTreeMap<u32, Level>> = BTreeMap::new();
+        for ((key, concurrency), group) in &groups {
+            let prior_here = configs.get(key).and_then(|c| c.get(concurrency)).cloned();
+            let template = configs.get(key).and_then(|c| c.values().next()).cloned();
+            let tokens: f64 = group
+                .samples
+                .iter()
+                .map(|s| s.predicted_tokens as f64)
+                .sum();
+            let median = |f: &dyn Fn(&ObservationSample) -> (f64, f64)| {
+                let mut values: Vec<(f64, f64)> = group.samples.iter().map(|s| f(s)).collect();
+                weighted_median(&mut values)
+            };
+            let decode = median(&|s| (s.decode_tok_s, s.predicted_tokens as f64));
+            let aggregate = median(&|s| (s.aggregate_decode_tok_s, s.predicted_tokens as f64));
+            let prefill = median(&|s| (s.prefill_tok_s, s.prompt_tokens as f64));
+            let power = median(&|s| (s.power_w.unwrap_or(f64::NAN), s.predicted_tokens as f64));
+            let (Some(decode), Some(aggregate)) = (decode, aggregate) else {
+                continue;
+            };
+            let blend = |measured: f64, prior: Option<f64>| match prior {
+                Some(p) => {
+                    (p * PRIOR_WEIGHT_TOKENS + measured * tokens) / (PRIOR_WEIGHT_TOKENS + tokens)
+                }
+                None => measured,
+            };
+            let instances = template.as_ref().map_or(1, |t| t.instances_per_node);
+            let prior_power = template.as_ref().map(|t| t.power_busy_w);
+            let point = ThroughputPoint {
+                sku: key.0.clone(),
+                model: key.1.clone(),
+                quant: key.2.clone(),
+                concurrency: *concurrency,
+                instances_per_node: instances,
+                decode_tok_s: blend(decode, prior_here.as_ref().map(|p| p.decode_tok_s)),
+                prefill_tok_s: match prefill {
+                    Some(m) => blend(m, prior_here.as_ref().map(|p| p.prefill_tok_s)),
+                    None => template.as_ref().map_or(decode, |t| t.prefill_tok_s),
+                },
+                aggregate_decode_tok_s: blend(
+                    aggregate,
+                    prior_here.as_ref().map(|p| p.aggregate_decode_tok_s),
+                ),
+                power_busy_w: match power {
+                    Some(m) => blend(
+                        m * f64::from(instances),
+                        prior_here.as_ref().map(|p| p.power_busy_w),
+                    ),
+                    None => prior_power
+                        .unwrap_or_else(|| catalog.sku(&key.0).map_or(0.0, |s| s.power_full_w)),
+                },
+                vram_used_gb: template.as_ref().map_or(0.0, |t| t.vram_used_gb),
+                offload: template.as_ref().is_some_and(|t| t.offload),
+                provenance: ThroughputProvenance::Catalog {
+                    source: String::new(),
+                },
+            };
+            let nodes: BTreeSet<String> = group.samples.iter().map(|s| s.node_id.clone()).collect();
+            let last = group
+                .samples
+                .iter()
+                .map(|s| s.window_end_unix_ms)
+                .max()
+                .unwrap_or(0);
+            measured.entry(key.clone()).or_default().insert(
+                *concurrency,
+                (point, nodes, group.samples.len() as u64, last, tokens),
+            );
+        }
+
+        let mut points = Vec::new();
+        let mut curves = Vec::new();
+        let keys: BTreeSet<Key> = configs.keys().chain(measured.keys()).cloned().collect();
+        for key in keys {
+            let priors = configs.get(&key);
+            let levels = measured.get(&key);
+            let base = priors
+                .and_then(|p| p.get(&1).or_else(|| p.values().next()))
+                .or_else(|| levels.and_then(|l| l.values().next()).map(|m| &m.0))
+                .cloned()
+                .expect("a key comes from a prior or a measurement");
+            let fit = levels.filter(|l| l.len() >= 2).and_then(|l| {
+                let pts: Vec<(u32, f64, f64)> = l
+                    .iter()
+                    .map(|(n, m)| (*n, m.0.aggregate_decode_tok_s, m.4))
+                    .collect();
+                UslCurve::fit(&pts).map(|curve| (curve, l.keys().copied().collect::<Vec<u32>>()))
+            });
+            if let Some((curve, from_levels)) = &fit {
+                curves.push(FittedCurve {
+                    sku: key.0.clone(),
+                    model: key.1.clone(),
+                    quant: key.2.clone(),
+                    curve: *curve,
+                    from_levels: from_levels.clone(),
+                });
+            }
+            let all_levels: BTreeSet<u32> = CONCURRENCY_LEVELS
+                .iter()
+                .copied()
+                .chain(levels.into_iter().flat_map(|l| l.keys().copied()))
+                .collect();
+            for n in all_levels {
+                if let Some((point, nodes, windows, last, _)) = levels.and_then(|l| l.get(&n)) {
+                    let mut point = point.clone();
+                    point.provenance = ThroughputProvenance::Measured {
+                        nodes: nodes.len() as u32,
+                        windows: *windows,
+                        last_observed_unix_ms: *last,
+                    };
+                    points.push(point);
+                    continue;
+                }
+                if let Some((curve, from_levels)) = &fit {
+                    let all = levels.expect("fitted from measurements");
+                    let nodes: BTreeSet<&String> = all.values().flat_map(|m| m.1.iter()).collect();
+                    let mut point = base.clone();
+                    point.concurrency = n;
+                    point.aggregate_decode_tok_s = curve.aggregate_tok_s(n);
+                    point.decode_tok_s = curve.per_stream_tok_s(n);
+                    point.provenance = ThroughputProvenance::Fitted {
+                        nodes: nodes.len() as u32,
+                        windows: all.values().map(|m| m.2).sum(),
+                        last_observed_unix_ms: all.values().map(|m| m.3).max().unwrap_or(0),
+                        from_levels: from_levels.clone(),
+                    };
+                    points.push(point);
+                    continue;
+                }
+                if let Some(prior) = priors.and_then(|p| p.get(&n)) {
+                    points.push(prior.clone());
+                    continue;
+                }
+                // No batching gain from the single-stream figure: X(N) = λ, each stream λ/N.
+                let prior = priors
+                    .and_then(|p| p.get(&1).or_else(|| p.values().next()))
+                    .unwrap_or(&base);
+                let curve = UslCurve::no_batching_gain(prior.aggregate_decode_tok_s);
+                let mut point = prior.clone();
+                point.concurrency = n;
+                point.aggregate_decode_tok_s = curve.aggregate_tok_s(n);
+                point.decode_tok_s = curve.per_stream_tok_s(n);
+                points.push(point);
+            }
+        }
+        let unmatched: Vec<UnmatchedKey> = unmatched
+            .into_iter()
+            .map(
+                |((sku, model, quant, concurrency), (windows, reason))| UnmatchedKey {
+                    sku,
+                    model,
+                    quant,
+                    concurrency,
+                    windows,
+                    reason,
+                },
+            )
+            .collect();
+        let any_measured = !measured.is_empty();
+        let version = if any_measured {
+            let content =
+                serde_json::to_string(&(&catalog.version, &points, &curves)).unwrap_or_default();
+            format!("tm-{:016x}", fnv1a(content.as_bytes()))
+        } else {
+            format!("prior:{}", catalog.version)
+        };
+        ThroughputModel {
+            version,
+            points,
+            curves,
+            unmatched,
+            ignored_windows,
+        }
+    }
+
+    /// Returns a short description for plans: catalog priors, or which points are measured.
     pub fn describe(&self) -> String {
-        let measured = self
+        let measured: Vec<String> = self
             .points
             .iter()
-            .filter(|p| matches!(p.provenance, ThroughputProvenance::Measured { .. }))
-            .count();
-        if measured == 0 {
-            "catalog priors (concurrency 1, no batching gain assumed)".to_string()
+            .filter(|p| !matches!(p.provenance, ThroughputProvenance::Catalog { .. }))
+            .map(|p| format!("{} {} {} N={}", p.sku, p.model, p.quant, p.concurrency))
+            .collect();
+        if measured.is_empty() {
+            "catalog priors (no batching gain assumed: N slots share one stream's decode rate)"
+                .to_string()
         } else {
             format!(
-                "{measured} of {} configurations measured, the rest catalog priors",
-                self.points.len()
+                "{} of {} configurations measured or fitted ({}), the rest catalog priors with no batching gain",
+                measured.len(),
+                self.points.len(),
+                measured.join(", ")
             )
         }
     }
@@ -157,14 +699,23 @@ mod tests {
     fn prior_has_no_batching_gain_and_counts_instances() {
         let catalog = Catalog::embedded_default();
         let model = ThroughputModel::from_catalog(&catalog);
-        assert_eq!(model.points.len(), 9);
+        assert_eq!(model.points.len(), 9 * CONCURRENCY_LEVELS.len());
         for p in &model.points {
-            assert_eq!(p.aggregate_decode_tok_s, p.decode_tok_s);
+            // X(N) = λ for every N; each stream gets λ/N.
+            let single = model
+                .points
+                .iter()
+                .find(|q| q.sku == p.sku && q.quant == p.quant && q.concurrency == 1)
+                .unwrap();
+            assert_eq!(p.aggregate_decode_tok_s, single.decode_tok_s);
+            assert!(
+                (p.decode_tok_s * f64::from(p.concurrency) - single.decode_tok_s).abs() < 1e-12
+            );
         }
         let dual_q4 = model
             .points
             .iter()
-            .find(|p| p.sku == "dual-rtx-4090" && p.quant == "Q4_K_M")
+            .find(|p| p.sku == "dual-rtx-4090" && p.quant == "Q4_K_M" && p.concurrency == 1)
             .unwrap();
         assert_eq!(dual_q4.instances_per_node, 2);
         assert_eq!(dual_q4.power_busy_w, 760.0);
@@ -174,10 +725,254 @@ mod tests {
         let rtx = model
             .points
             .iter()
-            .find(|p| p.sku == "rtx-5090" && p.quant == "Q4_K_M")
+            .find(|p| p.sku == "rtx-5090" && p.quant == "Q4_K_M" && p.concurrency == 1)
             .unwrap();
         // 4096 tokens at 4180 tok/s = 979.9 ms.
         assert!((rtx.ttft_ms(4096) - 979.904_306).abs() < 1e-3);
         assert_eq!(rtx.provenance.to_string(), "catalog");
+    }
+
+    fn sample(
+        node: &str,
+        concurrency: u32,
+        aggregate: f64,
+        tokens: u64,
+        end_ms: i64,
+    ) -> ObservationSample {
+        ObservationSample {
+            node_id: node.into(),
+            sku: "rtx-5090".into(),
+            model: "deepseek-v4-pro".into(),
+            quant: "Q4_K_M".into(),
+            concurrency,
+            window_start_unix_ms: end_ms - 60_000,
+            window_end_unix_ms: end_ms,
+            prompt_tokens: tokens * 3,
+            predicted_tokens: tokens,
+            prompt_seconds: tokens as f64 * 3.0 / 4_000.0,
+            predicted_seconds: tokens as f64 / (aggregate / f64::from(concurrency)),
+            prefill_tok_s: 4_000.0,
+            decode_tok_s: aggregate / f64::from(concurrency),
+            aggregate_decode_tok_s: aggregate,
+            mean_concurrency: f64::from(concurrency),
+            queue_depth: 0.0,
+            cache_hit_rate: 0.0,
+            power_w: Some(500.0),
+            probe: false,
+        }
+    }
+
+    fn point(model: &ThroughputModel, concurrency: u32) -> &ThroughputPoint {
+        model
+            .points
+            .iter()
+            .find(|p| p.sku == "rtx-5090" && p.quant == "Q4_K_M" && p.concurrency == concurrency)
+            .unwrap()
+    }
+
+    // 2026-11-28 17:00 UTC.
+    const T0: i64 = 1_795_885_200_000;
+
+    #[test]
+    fn formats_utc_times_by_hand() {
+        assert_eq!(format_utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc_minute(T0), "2026-11-28 17:00 UTC");
+        // 2024-02-29 23:59 UTC, a leap day.
+        assert_eq!(format_utc_minute(1_709_251_140_000), "2024-02-29 23:59 UTC");
+    }
+
+    #[test]
+    fn a_token_weighted_median_rejects_outliers_and_blends_with_the_prior() {
+        let catalog = Catalog::embedded_default();
+        // 20 windows at 30 tok/s with 10k tokens each, 3 wild ones at 3,000 tok/s.
+        let mut samples: Vec<ObservationSample> = (0..20)
+            .map(|i| sample(&format!("n{}", i % 3), 1, 30.0, 10_000, T0 - i * 60_000))
+            .collect();
+        for i in 0..3 {
+            samples.push(sample("n9", 1, 3_000.0, 10_000, T0 - 1_000_000 - i));
+        }
+        let model = ThroughputModel::calibrate(&catalog, &samples);
+        let p = point(&model, 1);
+        // Median 30 (the outliers hold 30k of 230k tokens), blended with the catalog's 22.4 at
+        // 100k prior tokens: (22.4 × 100k + 30 × 230k) / 330k = 27.6969...
+        let expected = (22.4 * 100_000.0 + 30.0 * 230_000.0) / 330_000.0;
+        assert!(
+            (p.aggregate_decode_tok_s - expected).abs() < 1e-9,
+            "{}",
+            p.aggregate_decode_tok_s
+        );
+        assert_eq!(
+            p.provenance.to_string(),
+            "measured: 4 nodes, 23 windows, last at 2026-11-28 17:00 UTC"
+        );
+        assert!(
+            model
+                .describe()
+                .contains("rtx-5090 deepseek-v4-pro Q4_K_M N=1")
+        );
+    }
+
+    #[test]
+    fn windows_too_small_to_mean_anything_are_ignored() {
+        let catalog = Catalog::embedded_default();
+        let mut tiny = sample("n1", 1, 9_999.0, MIN_WINDOW_PREDICTED_TOKENS - 1, T0);
+        let mut short = sample("n1", 1, 9_999.0, 50_000, T0);
+        short.window_start_unix_ms = T0 - MIN_WINDOW_MS + 1;
+        let model = ThroughputModel::calibrate(&catalog, &[tiny.clone(), short.clone()]);
+        assert_eq!(model.ignored_windows, 2);
+        assert_eq!(
+            model,
+            ThroughputModel {
+                ignored_windows: 2,
+                ..ThroughputModel::from_catalog(&catalog)
+            }
+        );
+        tiny.predicted_tokens = MIN_WINDOW_PREDICTED_TOKENS;
+        let model = ThroughputModel::calibrate(&catalog, &[tiny]);
+        assert_eq!(model.ignored_windows, 0);
+        assert!(matches!(
+            point(&model, 1).provenance,
+            ThroughputProvenance::Measured { windows: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn the_usl_fit_recovers_known_parameters() {
+        let truth = UslCurve {
+            lambda_tok_s: 20.0,
+            sigma: 0.08,
+            kappa: 0.002,
+        };
+        let points: Vec<(u32, f64, f64)> = [1, 2, 4, 8, 16]
+            .iter()
+            .map(|&n| (n, truth.aggregate_tok_s(n), 1.0))
+            .collect();
+        let fit = UslCurve::fit(&points).unwrap();
+        assert!((fit.lambda_tok_s - 20.0).abs() < 1e-9, "{fit:?}");
+        assert!((fit.sigma - 0.08).abs() < 1e-9, "{fit:?}");
+        assert!((fit.kappa - 0.002).abs() < 1e-9, "{fit:?}");
+        // Two levels: κ pinned to 0, σ exact for an Amdahl curve.
+        let amdahl = UslCurve {
+            lambda_tok_s: 10.0,
+            sigma: 0.25,
+            kappa: 0.0,
+        };
+        let fit = UslCurve::fit(&[
+            (1, amdahl.aggregate_tok_s(1), 1.0),
+            (4, amdahl.aggregate_tok_s(4), 1.0),
+        ])
+        .unwrap();
+        assert!(
+            (fit.sigma - 0.25).abs() < 1e-9 && fit.kappa == 0.0,
+            "{fit:?}"
+        );
+        assert!(UslCurve::fit(&[(2, 10.0, 1.0)]).is_none());
+        // The no-batching-gain prior is the USL with σ = 1, κ = 0.
+        let prior = UslCurve::no_batching_gain(22.4);
+        assert_eq!(prior.aggregate_tok_s(8), 22.4);
+        assert!((prior.per_stream_tok_s(4) - 5.6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn calibration_fits_the_curve_and_fills_unmeasured_levels() {
+        let catalog = Catalog::embedded_default();
+        let truth = UslCurve {
+            lambda_tok_s: 22.4,
+            sigma: 0.1,
+            kappa: 0.0,
+        };
+        // Lots of tokens at N = 2 and 4 (no catalog prior there, so pure measurement).
+        let samples: Vec<ObservationSample> = [2u32, 4]
+            .iter()
+            .flat_map(|&n| {
+                (0..10).map(move |i| {
+                    sample(
+                        "n1",
+                        n,
+                        truth.aggregate_tok_s(n),
+                        1_000_000,
+                        T0 - i * 60_000,
+                    )
+                })
+            })
+            .collect();
+        let model = ThroughputModel::calibrate(&catalog, &samples);
+        assert!((point(&model, 2).aggregate_decode_tok_s - truth.aggregate_tok_s(2)).abs() < 1e-9);
+        let eight = point(&model, 8);
+        assert!(
+            (eight.aggregate_decode_tok_s - truth.aggregate_tok_s(8)).abs() < 1e-6,
+            "{eight:?}"
+        );
+        assert!((eight.decode_tok_s - truth.per_stream_tok_s(8)).abs() < 1e-6);
+        assert_eq!(
+            eight.provenance.to_string(),
+            "USL fit to measured N=2,4: 1 node, 20 windows, last at 2026-11-28 17:00 UTC"
+        );
+        assert_eq!(model.curves.len(), 1);
+        // N = 1 keeps its catalog prior (it was not measured, but the fit covers it).
+        assert!(matches!(
+            point(&model, 1).provenance,
+            ThroughputProvenance::Fitted { .. }
+        ));
+    }
+
+    #[test]
+    fn the_version_is_deterministic_and_follows_the_content() {
+        let catalog = Catalog::embedded_default();
+        let samples = vec![
+            sample("n1", 1, 30.0, 10_000, T0),
+            sample("n2", 1, 31.0, 10_000, T0),
+        ];
+        let a = ThroughputModel::calibrate(&catalog, &samples);
+        let b = ThroughputModel::calibrate(&catalog, &samples);
+        assert_eq!(a.version, b.version);
+        assert!(a.version.starts_with("tm-"), "{}", a.version);
+        let mut changed = samples.clone();
+        // The median of two equal-weight windows is the lower one: change that.
+        changed[0].aggregate_decode_tok_s = 25.0;
+        changed[0].decode_tok_s = 25.0;
+        assert_ne!(
+            ThroughputModel::calibrate(&catalog, &changed).version,
+            a.version
+        );
+        assert_eq!(
+            ThroughputModel::from_catalog(&catalog).version,
+            "prior:seed-2026-03"
+        );
+    }
+
+    #[test]
+    fn samples_the_catalog_lacks_are_listed_not_dropped() {
+        let catalog = Catalog::embedded_default();
+        let mut unknown_sku = sample("n1", 1, 30.0, 10_000, T0);
+        unknown_sku.sku = "h200".into();
+        let mut unknown_quant = sample("n1", 2, 30.0, 10_000, T0);
+        unknown_quant.quant = "IQ1_S".into();
+        let model = ThroughputModel::calibrate(
+            &catalog,
+            &[unknown_sku.clone(), unknown_sku, unknown_quant],
+        );
+        assert_eq!(model.unmatched.len(), 2);
+        assert_eq!(model.unmatched[0].sku, "h200");
+        assert_eq!(model.unmatched[0].windows, 2);
+        assert!(
+            model.unmatched[0]
+                .reason
+                .contains("unknown hardware SKU 'h200'")
+        );
+        assert!(
+            model.unmatched[1]
+                .reason
+                .contains("unknown quantization 'IQ1_S'")
+        );
+        // A measured point at a concurrency the catalog has no benchmark for, on a known
+        // SKU/quant (and even a SKU × quant without a benchmark for this model), is a point.
+        let mut q8 = sample("n1", 3, 12.0, 10_000, T0);
+        q8.quant = "Q8_0".into();
+        let model = ThroughputModel::calibrate(&catalog, &[q8]);
+        assert!(model.points.iter().any(|p| p.quant == "Q8_0"
+            && p.concurrency == 3
+            && matches!(p.provenance, ThroughputProvenance::Measured { .. })));
+        assert!(model.unmatched.is_empty());
     }
 }

@@ -326,10 +326,14 @@ fn check_invariants(plan: &Plan, request: &PlanRequest) {
             .flat_map(|(w, r)| {
                 r.local
                     .iter()
-                    .filter(|s| s.sku == pool.sku && s.quant == pool.quant)
+                    .filter(|s| {
+                        s.sku == pool.sku
+                            && s.quant == pool.quant
+                            && s.concurrency == pool.concurrency
+                    })
                     .map(move |s| {
                         let seconds = (w.input_share / pool.prefill_tok_s
-                            + (1.0 - w.input_share) / pool.decode_tok_s)
+                            + (1.0 - w.input_share) / pool.aggregate_decode_tok_s)
                             / f64::from(pool.instances_per_node);
                         s.tokens * seconds / 3600.0
                     })
