@@ -79,7 +79,7 @@ enum PlansCommand {
     /// Lists stored plans, newest first.
     List {
         /// Most plans to list.
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500), allow_hyphen_values = true)]
         limit: u32,
         /// Continue after a previous listing (its "next page" token).
         #[arg(long, default_value = "")]
@@ -218,7 +218,7 @@ struct ScheduleArgs {
 #[derive(Debug, clap::Args)]
 struct RequestArgs {
     /// Monthly tokens, input and output together: 1.5B, 500M, 20k, 2T or a plain integer.
-    #[arg(long, value_parser = parse_tokens, allow_hyphen_values = true, conflicts_with = "file")]
+    #[arg(long, value_parser = parse_demand, allow_hyphen_values = true, conflicts_with = "file")]
     demand: Option<TokenCount>,
     /// Workload name used in the plan.
     #[arg(long, default_value = "default")]
@@ -239,7 +239,7 @@ struct RequestArgs {
     #[arg(long)]
     local_only: bool,
     /// Lowest quantization allowed (by quality retained), e.g. Q4_K_M, Q5_K_M, FP16.
-    #[arg(long, default_value = DEFAULT_MIN_QUANT)]
+    #[arg(long, default_value = DEFAULT_MIN_QUANT, value_parser = parse_non_empty)]
     min_quant: String,
     /// Hourly demand profile: flat, business-hours (09-17 at 3x), 8h-day (09-17 only), or 24
     /// (a day) or 168 (a week from Monday 00:00) comma-separated weights.
@@ -311,6 +311,27 @@ struct BreakevenArgs {
 fn parse_tokens(raw: &str) -> Result<TokenCount, String> {
     raw.parse()
         .map_err(|e: fleet_planner::units::UnitError| e.to_string())
+}
+
+fn parse_demand(raw: &str) -> Result<TokenCount, String> {
+    let tokens = parse_tokens(raw)?;
+    if tokens.get() == 0 {
+        return Err(format!("'{raw}' must be greater than zero"));
+    }
+    if tokens.get() > fleet_planner::demand::MAX_MONTHLY_TOKENS {
+        return Err(format!(
+            "'{raw}' is more than the {} tokens a month one workload may ask for",
+            TokenCount(fleet_planner::demand::MAX_MONTHLY_TOKENS)
+        ));
+    }
+    Ok(tokens)
+}
+
+fn parse_non_empty(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(raw.to_string())
 }
 
 fn parse_duration(raw: &str) -> Result<f64, String> {

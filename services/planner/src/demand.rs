@@ -19,6 +19,13 @@ pub const DEFAULT_MIN_DECODE_TOK_S: f64 = 10.0;
 pub const DEFAULT_MIN_QUANT: &str = "Q4_K_M";
 /// Largest number of workloads one request may carry.
 pub const MAX_WORKLOADS: usize = 10_000;
+/// Most tokens per month one workload may ask for (10T, thousands of times a large team's
+/// demand): far beyond it node counts leave the solver's integer range (u64::MAX was an
+/// INTERNAL error). The solver's numerics still fail on some inputs near it; see
+/// `solver_numerics_at_large_demand` in tests/fuzz.rs.
+pub const MAX_MONTHLY_TOKENS: u64 = 10_000_000_000_000;
+/// Highest electricity price accepted, USD per kWh; beyond it costs lose their precision.
+pub const MAX_ELECTRICITY_USD_PER_KWH: f64 = 1_000.0;
 
 /// One workload: a team's monthly demand and its service level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -350,6 +357,16 @@ impl PlanRequest {
                     format!("duplicate workload name '{}'", w.name),
                 ));
             }
+            if w.monthly_tokens.get() > MAX_MONTHLY_TOKENS {
+                return Err(PlanError::invalid(
+                    field("monthly_tokens"),
+                    format!(
+                        "{} tokens per month is more than the {} one workload may ask for",
+                        w.monthly_tokens.get(),
+                        MAX_MONTHLY_TOKENS
+                    ),
+                ));
+            }
             if w.monthly_tokens.get() == 0 {
                 return Err(PlanError::invalid(
                     field("monthly_tokens"),
@@ -478,11 +495,11 @@ impl PlanRequest {
             ));
         }
         if let Some(price) = o.electricity_usd_per_kwh
-            && !(price.is_finite() && price >= 0.0)
+            && !(price.is_finite() && (0.0..=MAX_ELECTRICITY_USD_PER_KWH).contains(&price))
         {
             return Err(PlanError::invalid(
                 "overrides.electricity_usd_per_kwh",
-                format!("must be zero or more, got {price}"),
+                format!("must be between 0 and {MAX_ELECTRICITY_USD_PER_KWH}, got {price}"),
             ));
         }
         if let Some(months) = o.amortization_months
@@ -644,7 +661,11 @@ pub fn parse_workload_file(text: &str, format: FileFormat) -> Result<PlanRequest
         }
         w.profile = match entry.profile {
             None => DemandProfile::Flat,
-            Some(ProfileEntry::Weights(weights)) => DemandProfile::Weights(weights),
+            Some(ProfileEntry::Weights(weights)) => {
+                let profile = DemandProfile::Weights(weights);
+                profile.validate(&format!("workload[{i}].profile"))?;
+                profile
+            }
             Some(ProfileEntry::Name(name)) => DemandProfile::parse(&name).map_err(|e| match e {
                 PlanError::InvalidRequest { reason, .. } => {
                     PlanError::invalid(format!("workload[{i}].profile"), reason)

@@ -1136,8 +1136,17 @@ impl pb::telemetry_service_server::TelemetryService for TelemetryGrpc {
                 let result = match message {
                     Ok(batch) => ingest_batch(&planner, batch).await,
                     Err(status) => {
-                        tracing::debug!(code = ?status.code(), "telemetry stream ended by the client");
-                        break;
+                        // A message the server cannot decode (over the size limit, malformed)
+                        // or a client that went away: tell the client why, so an agent does not
+                        // read a clean end of stream and resend the same batch forever.
+                        tracing::debug!(code = ?status.code(), message = status.message(), "telemetry stream failed");
+                        planner.metrics().observe_rpc(
+                            "ReportObservations",
+                            status.code(),
+                            started.elapsed(),
+                        );
+                        let _ = sender.send(Err(status)).await;
+                        return;
                     }
                 };
                 let code = match &result {
