@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -56,6 +57,14 @@ pub struct RunArgs {
     /// Scrape interval: 800ms, 10s, 1m.
     #[arg(long, env = "AGENT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub interval: Duration,
+    /// File holding the planner's bearer token (e.g. a mounted Secret); needed when the planner
+    /// runs with --token-file.
+    #[arg(long = "token-file", env = "AGENT_TOKEN_FILE", value_name = "PATH", value_parser = parse_token_file)]
+    pub token: Option<BearerToken>,
+    /// Model id to report instead of the one derived from the worker's /props model_path (use the
+    /// planner catalog's model id, e.g. deepseek-v4-pro).
+    #[arg(long, env = "AGENT_MODEL", value_parser = parse_non_empty)]
+    pub model: Option<String>,
     /// Directory of the durable observation spool (keep it across restarts).
     #[arg(long, env = "AGENT_SPOOL_DIR")]
     pub spool_dir: PathBuf,
@@ -114,6 +123,14 @@ pub struct ProbeArgs {
     /// SKU for reported results.
     #[arg(long, env = "AGENT_SKU", value_parser = parse_non_empty)]
     pub sku: Option<String>,
+    /// File holding the planner's bearer token (e.g. a mounted Secret); needed when the planner
+    /// runs with --token-file.
+    #[arg(long = "token-file", env = "AGENT_TOKEN_FILE", value_name = "PATH", value_parser = parse_token_file)]
+    pub token: Option<BearerToken>,
+    /// Model id to report instead of the one derived from the worker's /props model_path (use the
+    /// planner catalog's model id, e.g. deepseek-v4-pro).
+    #[arg(long, env = "AGENT_MODEL", value_parser = parse_non_empty)]
+    pub model: Option<String>,
     /// Spool directory (the same one `run` uses on this node).
     #[arg(long, env = "AGENT_SPOOL_DIR")]
     pub spool_dir: Option<PathBuf>,
@@ -168,6 +185,45 @@ pub fn parse_http_url(text: &str) -> Result<String, String> {
     }
 }
 
+/// A bearer token read from `--token-file`. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(Arc<str>);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+impl BearerToken {
+    /// Returns a token from its text; surrounding whitespace (a file's final newline) is
+    /// dropped. Empty tokens and ones that cannot travel in a header are rejected.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let token = text.trim();
+        if token.is_empty() {
+            return Err("the token is empty".to_owned());
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the token must be visible ASCII without spaces".to_owned());
+        }
+        Ok(Self(token.into()))
+    }
+
+    /// Returns the `authorization` metadata value, `Bearer <token>`.
+    pub fn header_value(&self) -> tonic::metadata::AsciiMetadataValue {
+        format!("Bearer {}", self.0)
+            .parse()
+            .expect("visible ASCII is a valid metadata value")
+    }
+}
+
+/// Reads a bearer token from a file; the error names the file, never the content.
+pub fn parse_token_file(path: &str) -> Result<BearerToken, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read token file {path}: {error}"))?;
+    BearerToken::new(&text).map_err(|reason| format!("token file {path}: {reason}"))
+}
+
 fn parse_non_empty(text: &str) -> Result<String, String> {
     let text = text.trim();
     if text.is_empty() {
@@ -217,6 +273,10 @@ pub struct AgentConfig {
     pub backoff_max: Duration,
     /// Most observations per request message.
     pub batch_size: usize,
+    /// Bearer token for the planner.
+    pub token: Option<BearerToken>,
+    /// Model id reported instead of the one derived from `/props`.
+    pub model: Option<String>,
 }
 
 impl AgentConfig {
@@ -243,6 +303,8 @@ impl AgentConfig {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
             batch_size: 64,
+            token: None,
+            model: None,
         }
     }
 }
@@ -267,6 +329,8 @@ impl From<RunArgs> for AgentConfig {
             max_window_ms: i64::try_from(args.max_window.as_millis()).unwrap_or(i64::MAX),
         };
         config.scrape_timeout = args.scrape_timeout;
+        config.token = args.token;
+        config.model = args.model;
         config
     }
 }
@@ -282,6 +346,8 @@ pub struct ProbeReportTarget {
     pub sku: String,
     /// Spool directory.
     pub spool_dir: PathBuf,
+    /// Bearer token for the planner.
+    pub token: Option<BearerToken>,
 }
 
 /// Everything `crate::probe::run_probe` needs.
@@ -303,6 +369,8 @@ pub struct ProbeConfig {
     pub show_progress: bool,
     /// Reporting target, if results go to the planner.
     pub report: Option<ProbeReportTarget>,
+    /// Model id reported instead of the one derived from `/props`.
+    pub model: Option<String>,
 }
 
 impl From<ProbeArgs> for ProbeConfig {
@@ -313,6 +381,7 @@ impl From<ProbeArgs> for ProbeConfig {
                 node_id,
                 sku,
                 spool_dir,
+                token: args.token,
             }),
             _ => None,
         };
@@ -325,6 +394,7 @@ impl From<ProbeArgs> for ProbeConfig {
             request_timeout: args.request_timeout,
             show_progress: true,
             report,
+            model: args.model,
         }
     }
 }
@@ -467,5 +537,49 @@ mod tests {
         let error =
             parse(&["probe", "--worker", "http://w:8080", "--concurrency", "1,0"]).unwrap_err();
         assert!(one_line_error(&error).contains("--concurrency"));
+    }
+
+    #[test]
+    fn token_file_and_model_are_read_and_the_token_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cret-token\n").unwrap();
+        let mut args = RUN.to_vec();
+        let path_text = path.to_str().unwrap();
+        args.extend([
+            "--worker",
+            "http://127.0.0.1:8080",
+            "--token-file",
+            path_text,
+            "--model",
+            "deepseek-v4-pro",
+        ]);
+        let Command::Run(run) = parse(&args).unwrap().command else {
+            panic!("not run")
+        };
+        let config = AgentConfig::from(run);
+        assert_eq!(config.model.as_deref(), Some("deepseek-v4-pro"));
+        let token = config.token.clone().unwrap();
+        assert_eq!(
+            token.header_value().to_str().unwrap(),
+            "Bearer s3cret-token"
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+
+        std::fs::write(&path, " \n").unwrap();
+        let error = parse(&args).unwrap_err().to_string();
+        assert!(
+            error.contains("--token-file") && error.contains("empty"),
+            "{error}"
+        );
+        let missing = dir.path().join("missing");
+        let missing_text = missing.to_str().unwrap();
+        for arg in &mut args {
+            if *arg == path_text {
+                *arg = missing_text;
+            }
+        }
+        let error = parse(&args).unwrap_err().to_string();
+        assert!(error.contains("cannot read token file"), "{error}");
     }
 }

@@ -177,6 +177,7 @@ pub async fn run_with_listener(
             backoff_initial: config.backoff_initial,
             backoff_max: config.backoff_max,
             batch_size: config.batch_size.max(1),
+            token: config.token.clone(),
         },
         registered_tx,
         stop_rx.clone(),
@@ -300,7 +301,10 @@ async fn read_worker(
 ) -> Result<Reading, ScrapeError> {
     scrape::fetch_health(&shared.client, url).await?;
     if identity.is_none() {
-        let fetched = scrape::fetch_props(&shared.client, url).await?;
+        let mut fetched = scrape::fetch_props(&shared.client, url).await?;
+        if let Some(model) = &shared.config.model {
+            fetched.model.clone_from(model);
+        }
         tracing::info!(worker = %url, model = %fetched.model, quant = %fetched.quant, slots = fetched.total_slots, build = %fetched.build_info, "worker identified");
         *identity = Some(fetched);
     }
@@ -572,6 +576,7 @@ pub async fn report_probe(
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(5),
             batch_size: 64,
+            token: target.token.clone(),
         },
         registered_tx,
         stop_rx,

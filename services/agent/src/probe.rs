@@ -236,7 +236,10 @@ pub async fn run_probe(config: &ProbeConfig) -> Result<ProbeReport, ProbeError> 
     let clock = crate::Clock::new();
     let client = HttpClient::new(config.request_timeout.min(Duration::from_secs(30)));
     scrape::fetch_health(&client, &config.worker).await?;
-    let identity = scrape::fetch_props(&client, &config.worker).await?;
+    let mut identity = scrape::fetch_props(&client, &config.worker).await?;
+    if let Some(model) = &config.model {
+        identity.model.clone_from(model);
+    }
     tracing::info!(worker = %config.worker, model = %identity.model, quant = %identity.quant, slots = identity.total_slots, "probing");
     let url = endpoint(&config.worker, "/completion");
     let body = completion_body(config.prompt_tokens, config.max_tokens);

@@ -13,6 +13,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::config::BearerToken;
 use crate::metrics::AgentMetrics;
 use crate::spool::{Spool, SpoolError};
 
@@ -72,6 +73,8 @@ pub struct ReporterContext {
     pub backoff_max: Duration,
     /// Most observations per message.
     pub batch_size: usize,
+    /// Bearer token sent with every RPC.
+    pub token: Option<BearerToken>,
 }
 
 /// Exponential backoff with "equal jitter": each delay is uniformly drawn from [d/2, d], with
@@ -115,8 +118,7 @@ fn lock(spool: &Mutex<Spool>) -> std::sync::MutexGuard<'_, Spool> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Returns a channel to the planner. Bearer auth (`--token-file`, a later issue) goes here as an
-/// interceptor.
+/// Returns a channel to the planner; bearer auth is added per request by [`session`].
 pub fn planner_endpoint(url: &str) -> Result<Endpoint, ReportError> {
     let endpoint =
         Endpoint::from_shared(url.to_owned()).map_err(|error| ReportError::InvalidUrl {
@@ -187,7 +189,16 @@ async fn session(
     progressed: &mut bool,
 ) -> Result<(), ReportError> {
     let channel: Channel = planner_endpoint(&context.planner)?.connect().await?;
-    let mut client = TelemetryServiceClient::new(channel);
+    let authorization = context.token.as_ref().map(BearerToken::header_value);
+    let mut client =
+        TelemetryServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+            if let Some(value) = &authorization {
+                request
+                    .metadata_mut()
+                    .insert("authorization", value.clone());
+            }
+            Ok(request)
+        });
     let request = RegisterNodeRequest {
         node_id: context.node_id.clone(),
         sku: context.sku.clone(),
@@ -322,6 +333,7 @@ mod tests {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(8),
             batch_size: 8,
+            token: None,
         };
         let (registered, registered_rx) = watch::channel(false);
         let (stop, stop_rx) = watch::channel(false);

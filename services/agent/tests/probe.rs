@@ -24,6 +24,7 @@ fn config(worker: &str) -> ProbeConfig {
         request_timeout: Duration::from_secs(600),
         show_progress: false,
         report: None,
+        model: None,
     }
 }
 
@@ -120,12 +121,14 @@ async fn probe_results_are_reported_as_probe_observations() {
     let spool_dir = tempfile::tempdir().unwrap();
     let mut config = config(&worker.url);
     config.concurrency_levels = vec![2, 8];
+    config.model = Some("deepseek-v4-pro".into());
     let report = run_probe(&config).await.unwrap();
     let target = ProbeReportTarget {
         planner: planner.url(),
         node_id: "gpu-node-1".into(),
         sku: "rtx-5090".into(),
         spool_dir: spool_dir.path().to_owned(),
+        token: None,
     };
     let delivery = fleet_agent::report_probe(
         &report,
@@ -149,6 +152,11 @@ async fn probe_results_are_reported_as_probe_observations() {
         assert_eq!(
             (observation.node_id.as_str(), observation.sku.as_str()),
             ("gpu-node-1", "rtx-5090")
+        );
+        // --model replaces the id derived from the capture's model_path (gemma-3-270m).
+        assert_eq!(
+            (observation.model.as_str(), observation.quant.as_str()),
+            ("deepseek-v4-pro", "Q4_K_M")
         );
         assert_eq!(observation.predicted_tokens, 512);
         assert!(close(observation.decode_tok_s, 2.258425));
@@ -187,6 +195,7 @@ async fn probe_hands_results_to_a_running_agent_through_the_inbox() {
         node_id: "gpu-node-1".into(),
         sku: "rtx-5090".into(),
         spool_dir: spool_dir.path().to_owned(),
+        token: None,
     };
     let delivery =
         fleet_agent::report_probe(&report, &target, Default::default(), Duration::from_secs(5))
