@@ -450,6 +450,13 @@ fn table(dir: &Path) -> Vec<Row> {
     for value in ["-1", "NaN", "inf", "x"] {
         rows.push(hw("--power-idle-w", value, 2, &["--power-idle-w"]));
     }
+    // More idle than full power (400 W): busy hours would cost less than idle ones.
+    rows.push(hw(
+        "--power-idle-w",
+        "401",
+        2,
+        &["power_idle_w", "power_full_w"],
+    ));
     for value in ["-1", "NaN", "inf", "$-5", "x"] {
         rows.push(hw("--price", value, 2, &["--price"]));
     }

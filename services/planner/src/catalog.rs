@@ -420,6 +420,18 @@ impl Catalog {
             non_negative("hardware", &h.id, "price_usd", h.price_usd)?;
             positive("hardware", &h.id, "power_full_w", h.power_full_w)?;
             non_negative("hardware", &h.id, "power_idle_w", h.power_idle_w)?;
+            if h.power_idle_w > h.power_full_w {
+                // Busy hours are billed as idle power plus the extra of full load.
+                return Err(CatalogError::InvalidField {
+                    record: "hardware",
+                    id: h.id.clone(),
+                    field: "power_idle_w",
+                    reason: format!(
+                        "must not exceed power_full_w ({}), got {}",
+                        h.power_full_w, h.power_idle_w
+                    ),
+                });
+            }
         }
         for b in &self.benchmarks {
             let id = format!("{}/{}/{}", b.sku, b.model, b.quant);
@@ -580,6 +592,15 @@ mod tests {
         assert_eq!(
             err,
             "catalog hardware 'rtx-5090': price_usd must be zero or more, got -1"
+        );
+        let idle_above_full =
+            DEFAULT_CATALOG_TOML.replacen("power_idle_w = 80.0", "power_idle_w = 600.0", 1);
+        let err = Catalog::from_toml_str(&idle_above_full)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "catalog hardware 'rtx-5090': power_idle_w must not exceed power_full_w (510), got 600"
         );
         let bad_ref = DEFAULT_CATALOG_TOML.replacen("sku = \"rtx-5090\"", "sku = \"gtx-480\"", 1);
         let err = Catalog::from_toml_str(&bad_ref).unwrap_err().to_string();

@@ -641,6 +641,12 @@ fn table(
         ia,
         &["hardware.accelerators"],
     ));
+    rows.push(row(
+        "hardware idle power above full power".to_string(),
+        hw_edit(&|h| h.power_idle_w = h.power_full_w + 1.0),
+        ia,
+        &["power_idle_w", "power_full_w"],
+    ));
     for (label, v) in BAD_FLOATS {
         rows.push(row(
             format!("hardware price {label}"),
