@@ -195,6 +195,22 @@ async fn main() {
         latencies[latencies.len() - 1]
     );
 
+    // Client and server share this process, so its peak RSS bounds the planner's.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |field: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "memory: peak RSS (VmHWM) {:.0} MB, now {:.0} MB, for planner and all clients together",
+        kb("VmHWM:") / 1024.0,
+        kb("VmRSS:") / 1024.0
+    );
+
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), server)
         .await
