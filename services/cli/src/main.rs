@@ -9,6 +9,7 @@ mod doc;
 mod render;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -278,7 +279,8 @@ struct RequestArgs {
     /// Several workloads from a TOML or JSON file (see README); replaces the workload flags.
     #[arg(long, value_name = "PATH")]
     file: Option<String>,
-    /// Stop the solver after this long and print the best plan found with its gap.
+    /// Time limit of the whole proposal (optimum and baselines); a stopped solve prints the best
+    /// plan found, marked with its gap.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     time_limit: f64,
     /// Print solve times as 0 (for reproducible snapshots).
@@ -446,7 +448,7 @@ impl From<PlanError> for Failure {
         let code = match error {
             PlanError::InvalidRequest { .. } => 2,
             PlanError::Infeasible { .. } => 3,
-            PlanError::Catalog(_) | PlanError::Solver(_) => 1,
+            PlanError::Catalog(_) | PlanError::Solver(_) | PlanError::TimeLimit { .. } => 1,
         };
         Failure {
             code,
@@ -492,8 +494,19 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
+            // A reader that stops early (`| head`) is not an error of ours.
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("cannot write the output: {error}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Err(failure) => {
             eprintln!("{}", failure.message);

@@ -2,7 +2,7 @@
 //! produce it, so a reviewer can redo the arithmetic by hand.
 
 use fleet_planner::cost::{BreakevenRow, CostAssumptions};
-use fleet_planner::plan::{BaselineKind, Plan, Pool};
+use fleet_planner::plan::{BaselineKind, NOT_SOLVED, Plan, Pool};
 use fleet_planner::units::{format_int, format_ms, format_tokens, format_usd};
 
 use crate::doc::Doc;
@@ -254,9 +254,13 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
                             format_usd(b.savings_vs_baseline_usd.unwrap_or(0.0))
                         },
                     ],
-                    (None, _) => vec![
+                    (None, reason) => vec![
                         name,
-                        "not possible (below)".into(),
+                        if reason.as_deref().is_some_and(|r| r.starts_with(NOT_SOLVED)) {
+                            format!("{NOT_SOLVED} (below)")
+                        } else {
+                            "not possible (below)".into()
+                        },
                         "-".into(),
                         "-".into(),
                         "-".into(),
@@ -269,9 +273,13 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
         plan.baselines
             .iter()
             .filter_map(|b| {
-                b.infeasible_reason
-                    .as_ref()
-                    .map(|reason| format!("{} not possible: {reason}", b.name))
+                b.infeasible_reason.as_ref().map(|reason| {
+                    if reason.starts_with(NOT_SOLVED) {
+                        format!("{} {reason}", b.name)
+                    } else {
+                        format!("{} not possible: {reason}", b.name)
+                    }
+                })
             })
             .collect(),
     );

@@ -599,3 +599,43 @@ fn every_flag_rejects_hostile_input_with_one_line() {
     );
     assert_eq!(plans_after.stdout, plans_before.stdout);
 }
+
+/// A proposal the time limit cuts short with no fleet in hand exits 1 with one line that names
+/// the limit, instead of hanging: 40 workloads with their own prompt lengths and random weekly
+/// weights, so no workloads or hours merge, under a 50 ms limit.
+#[test]
+fn a_time_limit_with_no_fleet_exits_one_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut text = String::new();
+    for i in 0..40 {
+        let weights: Vec<String> = (0..168)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                format!("{:.3}", 0.2 + (seed >> 11) as f64 / (1u64 << 53) as f64)
+            })
+            .collect();
+        text.push_str(&format!(
+            "[[workload]]\nname = \"w{i}\"\ndemand = \"{}M\"\nprompt_tokens = {}\nlocal_only = true\nprofile = [{}]\n\n",
+            100 + 37 * i,
+            1000 + 64 * i,
+            weights.join(", ")
+        ));
+    }
+    let path = file(dir.path(), "week.toml", &text);
+    let args: Vec<String> = ["propose", "--file", &path, "--time-limit", "50ms"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let output = cli(dir.path(), &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no plan found within the 0.05 s time limit"),
+        "{stderr}"
+    );
+}

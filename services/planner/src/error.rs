@@ -22,6 +22,16 @@ pub enum PlanError {
     /// The catalog is unusable.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The time limit ran out before the solver had any feasible fleet.
+    #[error(
+        "no plan found within the {limit_s} s time limit ({detail}); raise the time limit or use fewer distinct hourly profiles"
+    )]
+    TimeLimit {
+        /// The limit of the whole proposal, in seconds.
+        limit_s: f64,
+        /// How large the model was, or what used the time.
+        detail: String,
+    },
     /// The solver failed for a reason other than infeasibility.
     #[error("solver failed: {0}")]
     Solver(String),

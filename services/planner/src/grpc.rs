@@ -42,6 +42,10 @@ impl From<ServiceError> for Status {
                 PlanError::Infeasible { .. } | PlanError::Catalog(_) => {
                     Status::failed_precondition(error.to_string())
                 }
+                PlanError::TimeLimit { .. } => {
+                    tracing::warn!(%error, "solver time limit");
+                    Status::deadline_exceeded(error.to_string())
+                }
                 PlanError::Solver(_) => {
                     tracing::error!(%error, "solver failure");
                     Status::internal(error.to_string())
@@ -1211,4 +1215,27 @@ async fn ingest_batch(
             inserted: ack.inserted,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_limit_without_a_fleet_is_deadline_exceeded_naming_the_limit() {
+        let status = Status::from(ServiceError::Plan(PlanError::TimeLimit {
+            limit_s: 0.5,
+            detail: "68736 variables".into(),
+        }));
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        assert!(
+            status
+                .message()
+                .contains("no plan found within the 0.5 s time limit"),
+            "{}",
+            status.message()
+        );
+        let status = Status::from(ServiceError::Plan(PlanError::Solver("boom".into())));
+        assert_eq!(status.code(), tonic::Code::Internal);
+    }
 }

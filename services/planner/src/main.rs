@@ -46,7 +46,8 @@ struct Args {
     /// Log level or per-target filter, e.g. `info` or `info,fleet_planner=debug`.
     #[arg(long, env = "PLANNER_LOG", default_value = "info")]
     log_level: Targets,
-    /// Wall-clock limit of one solve, e.g. `30s`; the best plan found is returned with its gap.
+    /// Wall-clock limit of one proposal (the optimum and its baselines together), e.g. `30s`; a
+    /// solve it stops returns the best plan found, marked with its gap.
     #[arg(long, env = "PLANNER_SOLVE_TIME_LIMIT", default_value = "30s", value_parser = parse_duration)]
     solve_time_limit: Duration,
     /// File holding the bearer token that telemetry and catalog writes must present (a mounted

@@ -180,6 +180,9 @@ pub struct BreakEven {
     pub text: String,
 }
 
+/// Starts a baseline's reason when the time limit, not infeasibility, left it without a fleet.
+pub const NOT_SOLVED: &str = "not solved";
+
 /// One comparison point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {

@@ -30,7 +30,7 @@
 //! charges every group they could serve.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use good_lp::{
     Expression, ProblemVariables, Solution, SolverModel, Variable, WithMipGap, WithTimeLimit,
@@ -42,8 +42,8 @@ use crate::cost::CostAssumptions;
 use crate::demand::{HOURS_PER_DAY, HOURS_PER_WEEK, PlanRequest, Workload};
 use crate::error::PlanError;
 use crate::plan::{
-    ApiTerms, Baseline, BaselineKind, BreakEven, CostBreakdown, Plan, Pool, Route, RouteShare,
-    SolverReport,
+    ApiTerms, Baseline, BaselineKind, BreakEven, CostBreakdown, NOT_SOLVED, Plan, Pool, Route,
+    RouteShare, SolverReport,
 };
 use crate::queueing;
 use crate::schedule::{HourWorkload, Schedule, ScheduleHour};
@@ -83,30 +83,58 @@ pub fn propose(
 }
 
 /// [`propose`] with explicit solver limits.
+///
+/// The time limit covers the whole proposal, not each solve: the single-SKU baselines are solved
+/// first within [`BASELINE_TIME_SHARE`] of it, and the optimum gets whatever is left. A solve
+/// stopped by the limit with a feasible fleet in hand returns that fleet, marked `time_limit`
+/// with its gap and a note; a baseline the limit cut short is marked not solved; an optimum with
+/// no feasible fleet when the time ran out is [`PlanError::TimeLimit`].
 pub fn propose_with(
     catalog: &Catalog,
     throughput: &ThroughputModel,
     request: &PlanRequest,
     settings: SolveSettings,
 ) -> Result<Plan, PlanError> {
+    let budget = Budget::new(settings.time_limit_s);
     request.validate(catalog)?;
     let problem = Problem::prepare(catalog, throughput, request)?;
     problem.check_each_workload_is_servable()?;
 
     let started = Instant::now();
-    let optimum = match problem.solve(Restriction::Full, settings) {
-        Ok(solution) => solution,
-        Err(SolveFailure::Infeasible) => return Err(problem.explain_infeasible(settings)),
-        Err(SolveFailure::Solver(message)) => return Err(PlanError::Solver(message)),
-    };
-    let mut baselines = vec![problem.all_api_baseline()];
     let mut single_sku = Vec::new();
+    // The cheapest single-SKU solution: a feasible fleet for the full model too.
+    let mut best_single: Option<MipSolution> = None;
+    let sku_count = problem.skus.len();
+    let limit_s = budget.limit_s.unwrap_or(0.0);
     for (sku_index, sku) in problem.skus.iter().enumerate() {
         let name = format!("single-SKU {}", sku.id);
-        let baseline = match problem.solve(Restriction::SingleSku(sku_index), settings) {
-            Ok(solution) => problem.baseline_from(&name, BaselineKind::SingleSku, &solution),
+        let not_solved = || Baseline {
+            name: name.clone(),
+            kind: BaselineKind::SingleSku,
+            monthly_usd: None,
+            capex_usd: None,
+            fleet: "-".into(),
+            savings_vs_baseline_usd: None,
+            infeasible_reason: Some(format!(
+                "{NOT_SOLVED}: the {} s time limit of the whole proposal ran out before this baseline had a feasible fleet",
+                trim_float(limit_s)
+            )),
+            best_single_sku: false,
+        };
+        let deadline = budget.baseline_deadline(sku_count - sku_index);
+        let baseline = match problem.solve(Restriction::SingleSku(sku_index), settings, deadline) {
+            Ok(solution) => {
+                let baseline = problem.baseline_from(&name, BaselineKind::SingleSku, &solution);
+                if best_single
+                    .as_ref()
+                    .is_none_or(|b: &MipSolution| solution.objective_usd < b.objective_usd)
+                {
+                    best_single = Some(solution);
+                }
+                baseline
+            }
             Err(SolveFailure::Infeasible) => Baseline {
-                name,
+                name: name.clone(),
                 kind: BaselineKind::SingleSku,
                 monthly_usd: None,
                 capex_usd: None,
@@ -115,9 +143,45 @@ pub fn propose_with(
                 infeasible_reason: Some(problem.explain_single_sku_infeasible(sku_index)),
                 best_single_sku: false,
             },
+            Err(SolveFailure::TimeLimit(_)) => not_solved(),
             Err(SolveFailure::Solver(message)) => return Err(PlanError::Solver(message)),
         };
         single_sku.push(baseline);
+    }
+    let mut optimum = match problem.solve(Restriction::Full, settings, budget.deadline()) {
+        Ok(solution) => solution,
+        Err(SolveFailure::Infeasible) => {
+            // The explanation re-solves without the fleet limits: within what is left of the
+            // limit, but never less than a twentieth of it.
+            let floor = budget
+                .limit_s
+                .map(|l| Instant::now() + Duration::from_secs_f64(l / 20.0));
+            let deadline = budget.deadline().zip(floor).map(|(d, f)| d.max(f));
+            return Err(problem.explain_infeasible(settings, deadline));
+        }
+        Err(SolveFailure::TimeLimit(detail)) => {
+            return Err(PlanError::TimeLimit { limit_s, detail });
+        }
+        Err(SolveFailure::Solver(message)) => return Err(PlanError::Solver(message)),
+    };
+    // A stopped solve's incumbent can be worse than a single-SKU fleet already in hand; the
+    // plan is then that fleet, with the gap measured against the stopped solve's bound.
+    let mut adopted = false;
+    if optimum.status == "time_limit"
+        && let Some(single) = best_single.filter(|b| b.objective_usd < optimum.objective_usd)
+    {
+        let bound = optimum.objective_usd - optimum.gap * optimum.objective_usd.abs();
+        optimum = MipSolution {
+            status: optimum.status,
+            gap: ((single.objective_usd - bound) / single.objective_usd.abs().max(1e-9)).max(0.0),
+            solve_ms: optimum.solve_ms,
+            variables: optimum.variables,
+            integer_variables: optimum.integer_variables,
+            constraints: optimum.constraints,
+            options_kept: optimum.options_kept,
+            ..single
+        };
+        adopted = true;
     }
     let total_solve_ms = started.elapsed().as_secs_f64() * 1_000.0;
     if let Some(best) = single_sku
@@ -127,9 +191,68 @@ pub fn propose_with(
     {
         best.best_single_sku = true;
     }
+    let mut baselines = vec![problem.all_api_baseline()];
     baselines.extend(single_sku);
     baselines.push(problem.baseline_from("optimum", BaselineKind::Optimum, &optimum));
-    Ok(problem.into_plan(optimum, baselines, total_solve_ms))
+    let stopped = optimum.status == "time_limit";
+    let gap = optimum.gap;
+    let mut plan = problem.into_plan(optimum, baselines, total_solve_ms);
+    if stopped {
+        plan.notes.insert(
+            0,
+            format!(
+                "time limit: the solver stopped at the {} s limit of the whole proposal with the best fleet it had found; it is not proven optimal and may cost up to {:.2}% more than the optimum (the gap to the best bound)",
+                trim_float(limit_s),
+                gap * 100.0
+            ),
+        );
+        if adopted {
+            plan.notes.insert(
+                1,
+                "time limit: the cheapest single-SKU baseline beat the stopped solve's best fleet, so the plan is that baseline's fleet".into(),
+            );
+        }
+    }
+    Ok(plan)
+}
+
+/// Share of a proposal's time limit the single-SKU baselines may use together; the optimum gets
+/// the rest, plus whatever they leave.
+pub const BASELINE_TIME_SHARE: f64 = 0.25;
+
+/// Shortest solve worth starting, in seconds.
+const MIN_SOLVE_S: f64 = 0.001;
+
+/// The time limit of one proposal, shared by its solves.
+struct Budget {
+    limit_s: Option<f64>,
+    started: Instant,
+}
+
+impl Budget {
+    fn new(limit_s: Option<f64>) -> Self {
+        Budget {
+            limit_s,
+            started: Instant::now(),
+        }
+    }
+
+    /// When the whole proposal must be done, if limited.
+    fn deadline(&self) -> Option<Instant> {
+        self.limit_s
+            .map(|l| self.started + Duration::from_secs_f64(l.max(0.0)))
+    }
+
+    /// When the next baseline must be done when `left` baselines (it included) remain: an even
+    /// split of what is left of the baselines' share, so time one leaves over goes to the next.
+    fn baseline_deadline(&self, left: usize) -> Option<Instant> {
+        self.limit_s.map(|l| {
+            let share_end =
+                self.started + Duration::from_secs_f64((l * BASELINE_TIME_SHARE).max(0.0));
+            let now = Instant::now();
+            now + share_end.saturating_duration_since(now) / left.max(1) as u32
+        })
+    }
 }
 
 /// A local option: one throughput point (SKU, model, quant, concurrency) on its SKU.
@@ -199,6 +322,8 @@ enum Restriction {
 
 enum SolveFailure {
     Infeasible,
+    /// The time limit ran out before a feasible fleet was found; says how big the model was.
+    TimeLimit(String),
     Solver(String),
 }
 
@@ -827,7 +952,7 @@ impl<'a> Problem<'a> {
 
     /// Explains an infeasible optimum: re-solves without the fleet limits and reports how far
     /// they fall short.
-    fn explain_infeasible(&self, settings: SolveSettings) -> PlanError {
+    fn explain_infeasible(&self, settings: SolveSettings, deadline: Option<Instant>) -> PlanError {
         let local_mtok: f64 = self
             .workloads
             .iter()
@@ -870,7 +995,7 @@ impl<'a> Problem<'a> {
             "{} tokens/month that must stay local",
             format_tokens(local_mtok * 1e6)
         );
-        match unlimited.solve(Restriction::Full, settings) {
+        match unlimited.solve(Restriction::Full, settings, deadline) {
             Ok(solution) => {
                 let capex: f64 = unlimited.pool_capex(&solution);
                 let fleet = unlimited.fleet_words(&solution);
@@ -889,6 +1014,12 @@ impl<'a> Problem<'a> {
                     ),
                 }
             }
+            Err(SolveFailure::TimeLimit(_)) if !limits.is_empty() => PlanError::Infeasible {
+                reason: format!(
+                    "{} leave no fleet that can serve the {demand} (how far they fall short was not found within the time limit)",
+                    limits.join(" and ")
+                ),
+            },
             Err(_) => PlanError::Infeasible {
                 reason: format!("no fleet can serve the {demand}"),
             },
@@ -985,12 +1116,21 @@ impl<'a> Problem<'a> {
             .collect()
     }
 
-    /// Builds and solves the MIP.
+    /// Builds and solves the MIP; the solve stops at the settings' time limit or at
+    /// `deadline`, whichever comes first, counted from when the model is built.
     fn solve(
         &self,
         restriction: Restriction,
         settings: SolveSettings,
+        deadline: Option<Instant>,
     ) -> Result<MipSolution, SolveFailure> {
+        if deadline.is_some_and(|d| {
+            d.saturating_duration_since(Instant::now()).as_secs_f64() < MIN_SOLVE_S
+        }) {
+            return Err(SolveFailure::TimeLimit(
+                "no time was left to build the model".into(),
+            ));
+        }
         let allowed = |c: usize| match restriction {
             Restriction::Full => true,
             Restriction::SingleSku(s) => self.candidates[c].sku_index == s,
@@ -1148,9 +1288,6 @@ impl<'a> Problem<'a> {
         }
         let variables = vars.len();
         let mut model = vars.minimise(objective.clone()).using(good_lp::microlp);
-        if let Some(limit) = settings.time_limit_s {
-            model = model.with_time_limit(limit);
-        }
         if let Some(gap) = settings.mip_gap {
             model = model
                 .with_mip_gap(gap)
@@ -1257,16 +1394,32 @@ impl<'a> Problem<'a> {
             constraints += 1;
         }
 
+        let size = || {
+            format!(
+                "{variables} variables, {integer_variables} integer, {} hour buckets after merging identical hours",
+                buckets.len()
+            )
+        };
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()).as_secs_f64());
+        let limit = match (settings.time_limit_s, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(limit) = limit {
+            if limit < MIN_SOLVE_S {
+                return Err(SolveFailure::TimeLimit(format!(
+                    "no time was left to solve the model: {}",
+                    size()
+                )));
+            }
+            model = model.with_time_limit(limit);
+        }
         let started = Instant::now();
         let solution = match model.solve() {
             Ok(solution) => solution,
             Err(good_lp::ResolutionError::Infeasible) => return Err(SolveFailure::Infeasible),
             Err(other) if other.to_string().contains("Time limit reached") => {
-                return Err(SolveFailure::Solver(format!(
-                    "no plan found within the {} s time limit ({variables} variables, {integer_variables} integer, {} hour buckets after merging identical hours); raise the time limit or use fewer distinct hourly profiles",
-                    trim_float(settings.time_limit_s.unwrap_or(0.0)),
-                    buckets.len()
-                )));
+                return Err(SolveFailure::TimeLimit(size()));
             }
             Err(other) => return Err(SolveFailure::Solver(other.to_string())),
         };
