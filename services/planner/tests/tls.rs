@@ -209,3 +209,24 @@ async fn plaintext_and_untrusting_clients_are_refused() {
     assert!(text.contains("UnknownIssuer"), "{text}");
     server.stop().await;
 }
+
+#[test]
+fn serve_options_debug_shows_neither_the_key_nor_the_token() {
+    let options = ServeOptions {
+        auth: fleet_planner::auth::AuthPolicy {
+            token: Some(fleet_planner::auth::BearerToken::new("s3cret-token").unwrap()),
+            protect_reads: true,
+        },
+        tls: Some(ServerIdentity::load(&fixture("server.pem"), &fixture("server.key")).unwrap()),
+        ..ServeOptions::default()
+    };
+    let debug = format!("{options:?}");
+    let key = std::fs::read_to_string(fixture("server.key")).unwrap();
+    let key_body = key.lines().nth(1).unwrap();
+    assert!(debug.contains("server.pem"), "{debug}");
+    assert!(!debug.contains("s3cret-token"), "{debug}");
+    assert!(
+        !debug.contains(key_body) && !debug.contains("PRIVATE KEY"),
+        "{debug}"
+    );
+}
