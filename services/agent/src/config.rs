@@ -42,9 +42,13 @@ pub enum LogFormat {
 /// Flags of `fleet-agent run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Planner gRPC endpoint, e.g. http://fleet-planner:50051.
-    #[arg(long, env = "AGENT_PLANNER", value_parser = parse_http_url)]
+    /// Planner gRPC endpoint, e.g. http://fleet-planner:50051 (https:// with --tls-ca-file).
+    #[arg(long, env = "AGENT_PLANNER", value_parser = parse_planner_url)]
     pub planner: String,
+    /// PEM file of the CA that signed the planner's certificate, for an https:// --planner (no
+    /// system roots are built in).
+    #[arg(long = "tls-ca-file", env = "AGENT_TLS_CA_FILE", value_name = "PATH", value_parser = parse_ca_file)]
+    pub tls_ca: Option<CaCertificate>,
     /// Stable node id, e.g. the Kubernetes node name.
     #[arg(long, env = "AGENT_NODE_ID", value_parser = parse_non_empty)]
     pub node_id: String,
@@ -114,9 +118,13 @@ pub struct ProbeArgs {
     #[arg(long, env = "AGENT_PROBE_REQUEST_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
     pub request_timeout: Duration,
     /// Planner endpoint; with --node-id, --sku and --spool-dir, results are reported as probe
-    /// observations.
-    #[arg(long, env = "AGENT_PLANNER", value_parser = parse_http_url, requires_all = ["node_id", "sku", "spool_dir"])]
+    /// observations (https:// with --tls-ca-file).
+    #[arg(long, env = "AGENT_PLANNER", value_parser = parse_planner_url, requires_all = ["node_id", "sku", "spool_dir"])]
     pub planner: Option<String>,
+    /// PEM file of the CA that signed the planner's certificate, for an https:// --planner (no
+    /// system roots are built in).
+    #[arg(long = "tls-ca-file", env = "AGENT_TLS_CA_FILE", value_name = "PATH", value_parser = parse_ca_file, requires = "planner")]
+    pub tls_ca: Option<CaCertificate>,
     /// Node id for reported results.
     #[arg(long, env = "AGENT_NODE_ID", value_parser = parse_non_empty)]
     pub node_id: Option<String>,
@@ -174,7 +182,8 @@ pub fn parse_label(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Accepts an `http://host[:port][/prefix]` URL (TLS is not built in).
+/// Accepts a worker's `http://host[:port][/prefix]` URL (llama-server is scraped in plaintext,
+/// on the node itself).
 pub fn parse_http_url(text: &str) -> Result<String, String> {
     let text = text.trim();
     let uri: hyper::Uri = text.parse().map_err(|_| format!("'{text}' is not a URL"))?;
@@ -182,6 +191,78 @@ pub fn parse_http_url(text: &str) -> Result<String, String> {
         Some("http") if uri.host().is_some_and(|host| !host.is_empty()) => Ok(text.to_owned()),
         Some("https") => Err(format!("'{text}': https is not supported, use http://")),
         _ => Err(format!("'{text}' is not an http://host:port URL")),
+    }
+}
+
+/// Accepts the planner's `http://host:port` or `https://host:port` URL (https needs
+/// `--tls-ca-file`, see [`check_planner_tls`]).
+pub fn parse_planner_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let uri: hyper::Uri = text.parse().map_err(|_| format!("'{text}' is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some_and(|host| !host.is_empty()) => {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!(
+            "'{text}' is not an http://host:port or https://host:port URL"
+        )),
+    }
+}
+
+/// The CA certificate(s) the agent trusts for an `https://` planner, read from `--tls-ca-file`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaCertificate {
+    path: Arc<str>,
+    pem: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for CaCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CaCertificate").field(&self.path).finish()
+    }
+}
+
+impl CaCertificate {
+    /// Returns the PEM text, for tonic's TLS configuration.
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+}
+
+/// Reads a PEM file with at least one certificate; the error names the file.
+pub fn parse_ca_file(path: &str) -> Result<CaCertificate, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|error| format!("cannot read {path}: {error}"))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("{path}: not a PEM certificate file: {error}"))?;
+    if certificates.is_empty() {
+        return Err(format!(
+            "{path}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file"
+        ));
+    }
+    Ok(CaCertificate {
+        path: path.into(),
+        pem: pem.into(),
+    })
+}
+
+/// Checks that an `https://` planner comes with a CA to trust, and that a CA is not given for a
+/// plaintext planner (where it would silently go unused). The error is one line for stderr.
+pub fn check_planner_tls(planner: &str, tls_ca: Option<&CaCertificate>) -> Result<(), String> {
+    let https = planner
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    match (https, tls_ca) {
+        (true, None) => Err(format!(
+            "--planner {planner} is https: pass --tls-ca-file with the CA that signed the \
+             planner's certificate (no system roots are built in)"
+        )),
+        (false, Some(_)) => Err(format!(
+            "--tls-ca-file needs an https:// --planner, got {planner}"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -277,6 +358,8 @@ pub struct AgentConfig {
     pub token: Option<BearerToken>,
     /// Model id reported instead of the one derived from `/props`.
     pub model: Option<String>,
+    /// The CA the planner's certificate must chain to; required for an `https://` planner.
+    pub tls_ca: Option<CaCertificate>,
 }
 
 impl AgentConfig {
@@ -305,6 +388,7 @@ impl AgentConfig {
             batch_size: 64,
             token: None,
             model: None,
+            tls_ca: None,
         }
     }
 }
@@ -331,6 +415,7 @@ impl From<RunArgs> for AgentConfig {
         config.scrape_timeout = args.scrape_timeout;
         config.token = args.token;
         config.model = args.model;
+        config.tls_ca = args.tls_ca;
         config
     }
 }
@@ -348,6 +433,8 @@ pub struct ProbeReportTarget {
     pub spool_dir: PathBuf,
     /// Bearer token for the planner.
     pub token: Option<BearerToken>,
+    /// The CA the planner's certificate must chain to; required for an `https://` planner.
+    pub tls_ca: Option<CaCertificate>,
 }
 
 /// Everything `crate::probe::run_probe` needs.
@@ -382,6 +469,7 @@ impl From<ProbeArgs> for ProbeConfig {
                 sku,
                 spool_dir,
                 token: args.token,
+                tls_ca: args.tls_ca,
             }),
             _ => None,
         };
@@ -581,5 +669,57 @@ mod tests {
         }
         let error = parse(&args).unwrap_err().to_string();
         assert!(error.contains("cannot read token file"), "{error}");
+    }
+
+    #[test]
+    fn an_https_planner_needs_the_ca_file_and_the_ca_file_needs_https() {
+        let ca = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../planner/tests/fixtures/tls/ca.pem"
+        );
+        let worker = ["--worker", "http://127.0.0.1:8080"];
+        let mut args: Vec<&str> = RUN
+            .iter()
+            .map(|arg| match *arg {
+                "http://planner:50051" => "https://planner:50051",
+                other => other,
+            })
+            .collect();
+        args.extend(worker);
+        args.extend(["--tls-ca-file", ca]);
+        let Command::Run(run) = parse(&args).unwrap().command else {
+            panic!("not run")
+        };
+        let config = AgentConfig::from(run);
+        assert_eq!(config.planner, "https://planner:50051");
+        let tls_ca = config.tls_ca.as_ref().unwrap();
+        assert!(tls_ca.pem().starts_with(b"-----BEGIN CERTIFICATE-----"));
+        assert!(check_planner_tls(&config.planner, Some(tls_ca)).is_ok());
+        assert!(!format!("{config:?}").contains("BEGIN"));
+
+        let error = check_planner_tls("https://planner:50051", None).unwrap_err();
+        assert!(error.contains("pass --tls-ca-file"), "{error}");
+        let error = check_planner_tls("http://planner:50051", Some(tls_ca)).unwrap_err();
+        assert!(
+            error.starts_with("--tls-ca-file needs an https://"),
+            "{error}"
+        );
+        assert!(check_planner_tls("http://planner:50051", None).is_ok());
+
+        // Files that are not a CA certificate are refused at parse time, naming the flag.
+        let key = ca.replace("ca.pem", "server.key");
+        let mut bad = RUN.to_vec();
+        bad.extend(worker);
+        bad.extend(["--tls-ca-file", key.as_str()]);
+        let line = one_line_error(&parse(&bad).unwrap_err());
+        assert!(
+            line.contains("--tls-ca-file") && line.contains("no PEM certificate"),
+            "{line}"
+        );
+        // Probe takes it only with a planner to report to.
+        let line = one_line_error(
+            &parse(&["probe", "--worker", "http://w:8080", "--tls-ca-file", ca]).unwrap_err(),
+        );
+        assert!(line.contains("--planner"), "{line}");
     }
 }

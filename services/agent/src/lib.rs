@@ -8,7 +8,7 @@
 //! - [`scrape`]: HTTP client, Prometheus text parser, `/health` `/props` `/metrics` `/slots`.
 //! - [`rates`]: counter deltas → windows and rates; the window rule and restart detection.
 //! - [`spool`]: the durable, numbered queue of unacknowledged observations.
-//! - [`report`]: the gRPC client loop (register, stream, acks, backoff).
+//! - [`report`]: the gRPC client loop (register, stream, acks, backoff; TLS to an https planner).
 //! - [`probe`]: `fleet-agent probe`, a synthetic load at fixed concurrency levels.
 //! - [`metrics`]: the agent's own Prometheus metrics and their endpoint.
 //!
@@ -178,6 +178,7 @@ pub async fn run_with_listener(
             backoff_max: config.backoff_max,
             batch_size: config.batch_size.max(1),
             token: config.token.clone(),
+            tls_ca: config.tls_ca.clone(),
         },
         registered_tx,
         stop_rx.clone(),
@@ -577,6 +578,7 @@ pub async fn report_probe(
             backoff_max: Duration::from_secs(5),
             batch_size: 64,
             token: target.token.clone(),
+            tls_ca: target.tls_ca.clone(),
         },
         registered_tx,
         stop_rx,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fleet_agent::config::{Cli, Command, LogFormat, one_line_error};
+use fleet_agent::config::{Cli, Command, LogFormat, check_planner_tls, one_line_error};
 use fleet_agent::{AgentConfig, ProbeConfig, ProbeDelivery};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -67,6 +67,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // An https:// planner needs the CA to trust: say so now, not after the first failed connect.
+    let planner_tls = match &cli.command {
+        Command::Run(args) => check_planner_tls(&args.planner, args.tls_ca.as_ref()),
+        Command::Probe(args) => match &args.planner {
+            Some(planner) => check_planner_tls(planner, args.tls_ca.as_ref()),
+            None => Ok(()),
+        },
+    };
+    if let Err(message) = planner_tls {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(4)

@@ -11,9 +11,9 @@ use fleet_proto::v1::telemetry_service_client::TelemetryServiceClient;
 use fleet_proto::v1::{RegisterNodeRequest, ReportObservationsRequest, ReportObservationsResponse};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
-use crate::config::BearerToken;
+use crate::config::{BearerToken, CaCertificate};
 use crate::metrics::AgentMetrics;
 use crate::spool::{Spool, SpoolError};
 
@@ -75,6 +75,8 @@ pub struct ReporterContext {
     pub batch_size: usize,
     /// Bearer token sent with every RPC.
     pub token: Option<BearerToken>,
+    /// The CA the planner's certificate must chain to, for an `https://` planner.
+    pub tls_ca: Option<CaCertificate>,
 }
 
 /// Exponential backoff with "equal jitter": each delay is uniformly drawn from [d/2, d], with
@@ -118,13 +120,24 @@ fn lock(spool: &Mutex<Spool>) -> std::sync::MutexGuard<'_, Spool> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Returns a channel to the planner; bearer auth is added per request by [`session`].
-pub fn planner_endpoint(url: &str) -> Result<Endpoint, ReportError> {
-    let endpoint =
-        Endpoint::from_shared(url.to_owned()).map_err(|error| ReportError::InvalidUrl {
-            url: url.to_owned(),
-            reason: error.to_string(),
-        })?;
+/// Returns a channel to the planner, over TLS trusting exactly `tls_ca` for an `https://` URL;
+/// bearer auth is added per request by [`session`].
+pub fn planner_endpoint(
+    url: &str,
+    tls_ca: Option<&CaCertificate>,
+) -> Result<Endpoint, ReportError> {
+    let invalid = |reason: String| ReportError::InvalidUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    crate::config::check_planner_tls(url, tls_ca).map_err(invalid)?;
+    let mut endpoint =
+        Endpoint::from_shared(url.to_owned()).map_err(|error| invalid(error.to_string()))?;
+    if let Some(ca) = tls_ca {
+        endpoint = endpoint
+            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca.pem())))
+            .map_err(|error| invalid(format!("--tls-ca-file: {error}")))?;
+    }
     Ok(endpoint
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
@@ -188,7 +201,9 @@ async fn session(
     registered: &watch::Sender<bool>,
     progressed: &mut bool,
 ) -> Result<(), ReportError> {
-    let channel: Channel = planner_endpoint(&context.planner)?.connect().await?;
+    let channel: Channel = planner_endpoint(&context.planner, context.tls_ca.as_ref())?
+        .connect()
+        .await?;
     let authorization = context.token.as_ref().map(BearerToken::header_value);
     let mut client =
         TelemetryServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
@@ -334,6 +349,7 @@ mod tests {
             backoff_max: Duration::from_secs(8),
             batch_size: 8,
             token: None,
+            tls_ca: None,
         };
         let (registered, registered_rx) = watch::channel(false);
         let (stop, stop_rx) = watch::channel(false);

@@ -1,7 +1,8 @@
 //! The closing loop against the real planner: fake llama-server (the captures, counters
 //! scripted) → fleet-agent → fleet-planner (SQLite, bearer auth) → the next Propose uses the
 //! measured rate and says so; and the planner killed mid-stream, again and again, loses and
-//! doubles nothing.
+//! doubles nothing; over TLS, the agent reports only to a planner whose certificate chains to
+//! its CA file.
 //!
 //! The planner runs on its own thread and runtime, in real time, like a separate process; it is
 //! "killed" by dropping that runtime, which cuts every connection without a graceful drain. The
@@ -17,7 +18,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use common::{Counters, FakeLlama};
-use fleet_agent::config::BearerToken;
+use fleet_agent::config::{BearerToken, CaCertificate};
 use fleet_agent::metrics::AgentMetrics;
 use fleet_agent::{AgentConfig, AgentError};
 use fleet_planner::auth::AuthPolicy;
@@ -112,6 +113,7 @@ impl Drop for Clockwork {
 /// A planner on its own thread and runtime, as if it were another process.
 struct PlannerProcess {
     addr: SocketAddr,
+    tls: bool,
     kill: Option<std_mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -120,6 +122,16 @@ impl PlannerProcess {
     /// Starts a planner on `database` listening on `addr` (127.0.0.1:0 for any port), with
     /// writes protected by [`TOKEN`].
     fn start(database: &str, addr: SocketAddr) -> Self {
+        Self::start_with(database, addr, None)
+    }
+
+    /// As [`PlannerProcess::start`], serving gRPC over TLS with `tls`.
+    fn start_with(
+        database: &str,
+        addr: SocketAddr,
+        tls: Option<fleet_planner::tls::ServerIdentity>,
+    ) -> Self {
+        let with_tls = tls.is_some();
         let database = database.to_owned();
         let (ready_tx, ready_rx) = std_mpsc::channel();
         let (kill_tx, kill_rx) = std_mpsc::channel::<()>();
@@ -149,6 +161,7 @@ impl PlannerProcess {
                         token: Some(fleet_planner::auth::BearerToken::new(TOKEN).unwrap()),
                         protect_reads: false,
                     },
+                    tls,
                     ..ServeOptions::default()
                 };
                 tokio::spawn(serve(
@@ -168,13 +181,15 @@ impl PlannerProcess {
             .expect("the planner starts");
         Self {
             addr,
+            tls: with_tls,
             kill: Some(kill_tx),
             thread: Some(thread),
         }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Kills the planner without a graceful shutdown and returns its address.
@@ -204,6 +219,17 @@ struct RunningAgent {
 
 impl RunningAgent {
     async fn start(planner: &str, worker: &str, spool_dir: &Path, token: Option<&str>) -> Self {
+        Self::start_with(planner, worker, spool_dir, token, None).await
+    }
+
+    /// As [`RunningAgent::start`], trusting `tls_ca` for an https planner.
+    async fn start_with(
+        planner: &str,
+        worker: &str,
+        spool_dir: &Path,
+        token: Option<&str>,
+        tls_ca: Option<CaCertificate>,
+    ) -> Self {
         let mut config = AgentConfig::new(
             planner,
             NODE,
@@ -214,6 +240,7 @@ impl RunningAgent {
         config.interval = INTERVAL;
         config.model = Some(MODEL.to_owned());
         config.token = token.map(|token| BearerToken::new(token).unwrap());
+        config.tls_ca = tls_ca;
         config.backoff_initial = Duration::from_millis(500);
         config.backoff_max = Duration::from_secs(4);
         // One observation per message: more messages in flight when the planner dies.
@@ -527,5 +554,101 @@ async fn killing_the_planner_mid_stream_loses_and_doubles_nothing() {
     }
     let total: u64 = stored.iter().map(|row| row.predicted_tokens).sum();
     assert_eq!(total as f64, windows as f64 * WINDOW_PREDICTED);
+    drop(planner);
+}
+
+fn tls_fixture(name: &str) -> String {
+    format!(
+        "{}/../planner/tests/fixtures/tls/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_agent_reports_over_tls_and_only_to_the_trusted_ca() {
+    let clock = Clockwork::start();
+    let data = tempfile::tempdir().unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let database = sqlite_url(data.path());
+    let identity = fleet_planner::tls::ServerIdentity::load(
+        tls_fixture("server.pem").as_ref(),
+        tls_fixture("server.key").as_ref(),
+    )
+    .unwrap();
+    let planner =
+        PlannerProcess::start_with(&database, "127.0.0.1:0".parse().unwrap(), Some(identity));
+    assert!(planner.url().starts_with("https://127.0.0.1:"));
+    let ca = fleet_agent::config::parse_ca_file(&tls_fixture("ca.pem")).unwrap();
+    let other_ca = fleet_agent::config::parse_ca_file(&tls_fixture("other-ca.pem")).unwrap();
+    let worker = FakeLlama::start().await;
+    script_busy_windows(&worker, 12);
+
+    // The right CA: the agent registers over TLS and its windows are stored.
+    let trusting = RunningAgent::start_with(
+        &planner.url(),
+        &worker.url,
+        spool.path(),
+        Some(TOKEN),
+        Some(ca.clone()),
+    )
+    .await;
+    assert!(
+        clock
+            .run_until(Duration::from_secs(600), || trusting.spooled() >= 2
+                && trusting.depth() == 0)
+            .await,
+        "spooled {}, pending {}",
+        trusting.spooled(),
+        trusting.depth()
+    );
+    trusting.stop(&clock).await;
+    let stored_first = stored_observations(&database).len() as u64;
+    assert!(stored_first >= 2, "{stored_first}");
+
+    // Another CA: the handshake fails, nothing reaches the planner, the spool keeps every window.
+    let untrusting = RunningAgent::start_with(
+        &planner.url(),
+        &worker.url,
+        spool.path(),
+        Some(TOKEN),
+        Some(other_ca),
+    )
+    .await;
+    assert!(
+        clock
+            .run_until(Duration::from_secs(600), || untrusting.spooled() >= 2)
+            .await
+    );
+    assert_eq!(untrusting.metrics.observations_sent.get(), 0);
+    assert_eq!(untrusting.metrics.planner_connected.get(), 0);
+    let kept = untrusting.spooled();
+    assert_eq!(untrusting.depth(), kept as i64);
+    untrusting.stop(&clock).await;
+    assert_eq!(stored_observations(&database).len() as u64, stored_first);
+
+    // The right CA again: the kept windows are delivered, each once.
+    let resending = RunningAgent::start_with(
+        &planner.url(),
+        &worker.url,
+        spool.path(),
+        Some(TOKEN),
+        Some(ca),
+    )
+    .await;
+    assert!(
+        clock
+            .run_until(Duration::from_secs(600), || resending.depth() == 0
+                && resending.metrics.observations_acked.get() >= kept)
+            .await,
+        "pending {}",
+        resending.depth()
+    );
+    resending.stop(&clock).await;
+    let seqs: Vec<u64> = stored_observations(&database)
+        .iter()
+        .map(|row| row.seq)
+        .collect();
+    assert!(seqs.len() as u64 >= stored_first + kept);
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     drop(planner);
 }

@@ -129,6 +129,7 @@ async fn probe_results_are_reported_as_probe_observations() {
         sku: "rtx-5090".into(),
         spool_dir: spool_dir.path().to_owned(),
         token: None,
+        tls_ca: None,
     };
     let delivery = fleet_agent::report_probe(
         &report,
@@ -196,6 +197,7 @@ async fn probe_hands_results_to_a_running_agent_through_the_inbox() {
         sku: "rtx-5090".into(),
         spool_dir: spool_dir.path().to_owned(),
         token: None,
+        tls_ca: None,
     };
     let delivery =
         fleet_agent::report_probe(&report, &target, Default::default(), Duration::from_secs(5))

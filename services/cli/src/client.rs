@@ -7,10 +7,11 @@ use fleet_planner::auth::BearerToken;
 use fleet_planner::grpc::PlannerGrpc;
 use fleet_planner::metrics::Metrics;
 use fleet_planner::service::{Planner, PlannerSettings, default_database_url};
+use fleet_planner::tls::{CaCertificate, client_tls_config};
 use fleet_proto::v1::planner_service_client::PlannerServiceClient;
 use fleet_proto::v1::planner_service_server::PlannerServiceServer;
 use fleet_store::Store;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::Failure;
 
@@ -19,6 +20,15 @@ pub struct Client {
     /// Where calls go.
     pub transport: Transport,
     token: Option<tonic::metadata::AsciiMetadataValue>,
+}
+
+/// How to check an `https://` endpoint's certificate; unused without an endpoint.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsOptions<'a> {
+    /// PEM file of the CA to trust (`--tls-ca-file`); required for `https://`.
+    pub ca_file: Option<&'a std::path::Path>,
+    /// Name to check the certificate for (`--tls-domain`), instead of the endpoint's host.
+    pub domain: Option<&'a str>,
 }
 
 /// Where a [`Client`]'s calls go.
@@ -45,12 +55,13 @@ macro_rules! rpc {
 }
 
 impl Client {
-    /// Connects to `endpoint`, or opens the in-process planner on `database_url` (default: the
-    /// SQLite file in the user's data directory).
+    /// Connects to `endpoint` (over TLS for `https://`), or opens the in-process planner on
+    /// `database_url` (default: the SQLite file in the user's data directory).
     pub async fn open(
         endpoint: Option<&str>,
         database_url: Option<&str>,
         token_file: Option<&std::path::Path>,
+        tls: TlsOptions<'_>,
         settings: PlannerSettings,
     ) -> Result<Client, Failure> {
         let token = match token_file {
@@ -64,7 +75,7 @@ impl Client {
             }
             None => None,
         };
-        let transport = Client::open_transport(endpoint, database_url, settings).await?;
+        let transport = Client::open_transport(endpoint, database_url, tls, settings).await?;
         Ok(Client { transport, token })
     }
 
@@ -82,24 +93,41 @@ impl Client {
     async fn open_transport(
         endpoint: Option<&str>,
         database_url: Option<&str>,
+        tls: TlsOptions<'_>,
         settings: PlannerSettings,
     ) -> Result<Transport, Failure> {
         match endpoint {
             Some(endpoint) => {
-                let channel = Channel::from_shared(endpoint.to_string())
-                    .map_err(|error| Failure {
-                        code: 2,
-                        message: format!("invalid value '{endpoint}' for '--endpoint': {error}"),
-                    })?
-                    .connect()
-                    .await
-                    .map_err(|error| Failure {
-                        code: 1,
-                        message: format!(
-                            "cannot reach the planner at {endpoint}: {}",
+                let bad_input = |message: String| Failure { code: 2, message };
+                let mut channel = Endpoint::from_shared(endpoint.to_string()).map_err(|error| {
+                    bad_input(format!(
+                        "invalid value '{endpoint}' for '--endpoint': {error}"
+                    ))
+                })?;
+                let ca = tls
+                    .ca_file
+                    .map(CaCertificate::load)
+                    .transpose()
+                    .map_err(|error| bad_input(error.to_string()))?;
+                if let Some(config) = client_tls_config(endpoint, ca.as_ref(), tls.domain)
+                    .map_err(|error| bad_input(error.to_string()))?
+                {
+                    channel = channel.tls_config(config).map_err(|error| {
+                        let path = tls.ca_file.unwrap_or_else(|| std::path::Path::new(""));
+                        bad_input(format!(
+                            "--tls-ca-file {}: {}",
+                            path.display(),
                             error_chain(&error)
-                        ),
+                        ))
                     })?;
+                }
+                let channel: Channel = channel.connect().await.map_err(|error| Failure {
+                    code: 1,
+                    message: format!(
+                        "cannot reach the planner at {endpoint}: {}",
+                        error_chain(&error)
+                    ),
+                })?;
                 Ok(Transport::Remote(
                     PlannerServiceClient::new(channel)
                         .max_decoding_message_size(fleet_planner::grpc::MAX_RESPONSE_BYTES),

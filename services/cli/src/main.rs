@@ -29,7 +29,7 @@ use fleet_planner::units::{TokenCount, parse_duration_ms, parse_scaled_decimal};
 use fleet_planner::{PlanError, SolveSettings};
 use fleet_proto::v1 as pb;
 
-use crate::client::Client;
+use crate::client::{Client, TlsOptions};
 
 /// Plans local LLM inference fleets against a hosted API: which hardware to own, how many of
 /// each, and how much traffic to spill over.
@@ -53,6 +53,13 @@ struct Cli {
     /// protects them).
     #[arg(long, global = true, env = "PLANNER_TOKEN_FILE")]
     token_file: Option<std::path::PathBuf>,
+    /// PEM file of the CA that signed the planner's certificate, for an https:// --endpoint (no
+    /// system roots are built in).
+    #[arg(long, global = true, env = "PLANNER_TLS_CA_FILE", value_name = "PATH")]
+    tls_ca_file: Option<std::path::PathBuf>,
+    /// Name to check the planner's certificate for, instead of the --endpoint host.
+    #[arg(long, global = true, env = "PLANNER_TLS_DOMAIN", value_name = "NAME")]
+    tls_domain: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -543,6 +550,10 @@ async fn run_async(cli: Cli) -> Result<String, Failure> {
         cli.endpoint.as_deref(),
         cli.database_url.as_deref(),
         cli.token_file.as_deref(),
+        TlsOptions {
+            ca_file: cli.tls_ca_file.as_deref(),
+            domain: cli.tls_domain.as_deref(),
+        },
         settings,
     )
     .await?;

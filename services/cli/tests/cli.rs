@@ -18,6 +18,8 @@ fn cli_on(dir: &tempfile::TempDir, args: &[&str]) -> Output {
         .args(args)
         .env_remove("PLANNER_OUTPUT")
         .env_remove("PLANNER_ENDPOINT")
+        .env_remove("PLANNER_TLS_CA_FILE")
+        .env_remove("PLANNER_TLS_DOMAIN")
         .env(
             "PLANNER_DATABASE_URL",
             format!("sqlite:{}", dir.path().join("cli.db").display()),
@@ -394,28 +396,65 @@ fn plans_are_listed_shown_rerun_and_diffed() {
     assert!(throughput.contains("catalog"), "{throughput}");
 }
 
+/// A `fleet-planner` served in this test process on 127.0.0.1:0 (over TLS with `tls`).
+struct TestPlanner {
+    runtime: tokio::runtime::Runtime,
+    address: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestPlanner {
+    fn start(tls: Option<fleet_planner::tls::ServerIdentity>) -> TestPlanner {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("server.db").display());
+        let (address, stop, server) = runtime.block_on(async {
+            let store = fleet_store::Store::connect(&url).await.unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(fleet_planner::server::serve(
+                listener,
+                None,
+                store,
+                fleet_planner::server::ServeOptions {
+                    tls,
+                    ..fleet_planner::server::ServeOptions::default()
+                },
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            (address, stop, server)
+        });
+        TestPlanner {
+            runtime,
+            address,
+            stop,
+            server,
+            _dir: dir,
+        }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        self.runtime.block_on(self.server).unwrap().unwrap();
+    }
+}
+
+fn tls_fixture(name: &str) -> String {
+    format!(
+        "{}/../planner/tests/fixtures/tls/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
 #[test]
 fn endpoint_prints_the_same_plan_as_the_embedded_run() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("server.db").display());
-    let (address, stop, server) = runtime.block_on(async {
-        let store = fleet_store::Store::connect(&url).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(fleet_planner::server::serve(
-            listener,
-            None,
-            store,
-            fleet_planner::server::ServeOptions::default(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        (address, stop, server)
-    });
-    let endpoint = format!("http://{address}");
+    let planner = TestPlanner::start(None);
+    let endpoint = format!("http://{}", planner.address);
     for args in [
         &["propose", "--demand", "1.5B", "--redact-timings"][..],
         &[
@@ -450,6 +489,98 @@ fn endpoint_prints_the_same_plan_as_the_embedded_run() {
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    let _ = stop.send(());
-    runtime.block_on(server).unwrap().unwrap();
+    planner.stop();
+}
+
+#[test]
+fn https_endpoint_with_the_ca_file_prints_the_same_plan_as_the_embedded_run() {
+    let identity = fleet_planner::tls::ServerIdentity::load(
+        tls_fixture("server.pem").as_ref(),
+        tls_fixture("server.key").as_ref(),
+    )
+    .unwrap();
+    let planner = TestPlanner::start(Some(identity));
+    let port = planner.address.port();
+    let ca = tls_fixture("ca.pem");
+    let args = ["propose", "--demand", "1.5B", "--redact-timings"];
+    let embedded = stdout(&args);
+    let by_name = format!("https://localhost:{port}");
+    let by_ip = format!("https://127.0.0.1:{port}");
+    for tls in [
+        vec!["--endpoint", by_name.as_str(), "--tls-ca-file", ca.as_str()],
+        // The name the certificate is checked for, when the address is not in it.
+        vec![
+            "--endpoint",
+            by_ip.as_str(),
+            "--tls-ca-file",
+            ca.as_str(),
+            "--tls-domain",
+            "localhost",
+        ],
+    ] {
+        let remote = stdout(&[&tls[..], &args[..]].concat());
+        assert_eq!(remote, embedded, "{tls:?}");
+    }
+
+    let one_line_failure = |args: &[&str], code: i32| -> String {
+        let out = cli(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        stderr
+    };
+    // No system roots are built in: https without a CA file is bad input, named.
+    let stderr = one_line_failure(
+        &[
+            "--endpoint",
+            by_name.as_str(),
+            "propose",
+            "--demand",
+            "1.5B",
+        ],
+        2,
+    );
+    assert!(stderr.contains("pass --tls-ca-file"), "{stderr}");
+    // A CA that did not sign the planner's certificate: the handshake fails.
+    let other_ca = tls_fixture("other-ca.pem");
+    let stderr = one_line_failure(
+        &[
+            "--endpoint",
+            by_name.as_str(),
+            "--tls-ca-file",
+            other_ca.as_str(),
+            "propose",
+            "--demand",
+            "1.5B",
+        ],
+        1,
+    );
+    assert!(
+        stderr.starts_with(&format!("cannot reach the planner at {by_name}"))
+            && stderr.contains("UnknownIssuer"),
+        "{stderr}"
+    );
+    // Plaintext to the TLS port fails too, and a CA file with a plaintext endpoint is refused
+    // rather than silently unused.
+    let plain = format!("http://localhost:{port}");
+    let out = cli(&["--endpoint", plain.as_str(), "propose", "--demand", "1.5B"]);
+    assert!(!out.status.success());
+    let stderr = one_line_failure(
+        &[
+            "--endpoint",
+            plain.as_str(),
+            "--tls-ca-file",
+            ca.as_str(),
+            "propose",
+            "--demand",
+            "1.5B",
+        ],
+        2,
+    );
+    assert!(
+        stderr.contains("--tls-ca-file needs an https://"),
+        "{stderr}"
+    );
+    planner.stop();
 }

@@ -26,6 +26,7 @@
 //! | [`grpc`] | `fleet.v1` services: proto ⇄ domain, errors ⇄ `Status` |
 //! | [`server`] | [`server::serve`]: gRPC, health, reflection and `/metrics` on injected listeners |
 //! | [`metrics`] | Prometheus metrics |
+//! | [`tls`] | TLS for gRPC: the server's certificate and key, the CA a client trusts |
 
 pub mod auth;
 pub mod catalog;
@@ -41,6 +42,7 @@ pub mod server;
 pub mod service;
 pub mod solve;
 pub mod throughput;
+pub mod tls;
 pub mod units;
 
 pub use catalog::Catalog;

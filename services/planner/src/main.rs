@@ -11,6 +11,7 @@ use fleet_planner::auth::{AuthPolicy, BearerToken};
 use fleet_planner::server::{ServeOptions, serve};
 use fleet_planner::service::{PlannerSettings, default_database_url};
 use fleet_planner::solve::SolveSettings;
+use fleet_planner::tls::ServerIdentity;
 use fleet_store::Store;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -60,6 +61,23 @@ struct Args {
     /// How often readiness checks the database, e.g. `2s`.
     #[arg(long, env = "PLANNER_READINESS_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     readiness_interval: Duration,
+    /// PEM certificate chain (leaf first) to serve gRPC over TLS, with --tls-key; without both,
+    /// gRPC is plaintext. The metrics listener is always plaintext.
+    #[arg(
+        long,
+        env = "PLANNER_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(
+        long,
+        env = "PLANNER_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn parse_duration(raw: &str) -> Result<Duration, String> {
@@ -111,6 +129,11 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    // Read before anything else, so a bad file fails the start with the flag and file named.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ServerIdentity::load(cert, key)?),
+        _ => None,
+    };
     let token = match &args.token_file {
         Some(path) => Some(BearerToken::from_file(path).map_err(anyhow::Error::msg)?),
         None => {
@@ -145,6 +168,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             token,
             protect_reads: args.protect_reads,
         },
+        tls,
     };
     serve(grpc, Some(metrics), store, options, shutdown_signal()).await
 }
@@ -207,5 +231,24 @@ mod tests {
         assert_eq!(args.metrics_listen.port(), 9090);
         assert!(Args::try_parse_from(["fleet-planner", "--log-format", "xml"]).is_err());
         assert!(Args::try_parse_from(["fleet-planner", "--solve-time-limit", "-1s"]).is_err());
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together() {
+        let both =
+            Args::try_parse_from(["fleet-planner", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+                .unwrap();
+        assert_eq!(both.tls_key.as_deref(), Some(std::path::Path::new("k.pem")));
+        for alone in [["--tls-cert", "c.pem"], ["--tls-key", "k.pem"]] {
+            let error = Args::try_parse_from(std::iter::once("fleet-planner").chain(alone))
+                .unwrap_err()
+                .to_string();
+            let other = if alone[0] == "--tls-cert" {
+                "--tls-key"
+            } else {
+                "--tls-cert"
+            };
+            assert!(error.contains(other), "{error}");
+        }
     }
 }

@@ -6,6 +6,9 @@
 //! resolving the future. Health has two named entries: `liveness` (serving while the process
 //! runs) and `readiness` (serving once migrations ran and while the database answers; not
 //! serving from the moment shutdown begins).
+//!
+//! With [`ServeOptions::tls`] the gRPC listener speaks TLS only; `/metrics` stays plaintext
+//! (Prometheus scrapes it inside the cluster, and it carries no secrets).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +25,7 @@ use crate::auth::AuthPolicy;
 use crate::grpc::{PlannerGrpc, TelemetryGrpc};
 use crate::metrics::Metrics;
 use crate::service::{Planner, PlannerSettings};
+use crate::tls::ServerIdentity;
 
 /// Health entry that is serving while the process runs.
 pub const LIVENESS: &str = "liveness";
@@ -37,6 +41,8 @@ pub struct ServeOptions {
     pub planner: PlannerSettings,
     /// Who may call what.
     pub auth: AuthPolicy,
+    /// The certificate and key gRPC is served with; `None` serves plaintext.
+    pub tls: Option<ServerIdentity>,
 }
 
 impl Default for ServeOptions {
@@ -45,6 +51,7 @@ impl Default for ServeOptions {
             readiness_interval: Duration::from_secs(2),
             planner: PlannerSettings::default(),
             auth: AuthPolicy::default(),
+            tls: None,
         }
     }
 }
@@ -60,6 +67,14 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Before anything is spawned, so that an error here leaves nothing running.
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(identity) = &options.tls {
+        tracing::info!(cert = %identity.cert_path().display(), "tls enabled");
+        builder = builder
+            .tls_config(identity.server_config())
+            .context("configuring TLS")?;
+    }
     let metrics = Metrics::new();
     let planner = Planner::open(store, options.planner, metrics.clone())
         .await
@@ -148,8 +163,8 @@ pub async fn serve(
     };
 
     let address = grpc_listener.local_addr().ok();
-    tracing::info!(address = ?address, backend = ?planner.store().backend(), "gRPC listening");
-    let result = tonic::transport::Server::builder()
+    tracing::info!(address = ?address, backend = ?planner.store().backend(), tls = options.tls.is_some(), "gRPC listening");
+    let result = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
