@@ -25,6 +25,7 @@ use fleet_planner::grpc::{
     plan_request_to_pb,
 };
 use fleet_planner::service::PlannerSettings;
+use fleet_planner::solve::Backend;
 use fleet_planner::units::{TokenCount, parse_duration_ms, parse_scaled_decimal};
 use fleet_planner::{PlanError, SolveSettings};
 use fleet_proto::v1 as pb;
@@ -290,6 +291,10 @@ struct RequestArgs {
     /// plan found, marked with its gap.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     time_limit: f64,
+    /// MIP backend of an in-process run (a server uses its own --solver): auto (microlp for
+    /// small models, HiGHS for large ones in builds with the `highs` feature), microlp or highs.
+    #[arg(long, env = "PLANNER_SOLVER", default_value = "auto", value_parser = parse_solver)]
+    solver: Backend,
     /// Print solve times as 0 (for reproducible snapshots).
     #[arg(long, hide = true)]
     redact_timings: bool,
@@ -341,6 +346,11 @@ fn parse_non_empty(raw: &str) -> Result<String, String> {
         return Err("must not be empty".into());
     }
     Ok(raw.to_string())
+}
+
+/// Parses `--solver`: a backend this build has.
+fn parse_solver(text: &str) -> Result<Backend, String> {
+    text.parse::<Backend>()?.check_available()
 }
 
 fn parse_duration(raw: &str) -> Result<f64, String> {
@@ -544,6 +554,7 @@ async fn run_async(cli: Cli) -> Result<String, Failure> {
         settings.solve = SolveSettings {
             time_limit_s: Some(args.time_limit / 1_000.0),
             mip_gap: None,
+            backend: args.solver,
         };
     }
     let mut client = Client::open(

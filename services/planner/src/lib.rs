@@ -29,6 +29,7 @@
 //! | [`tls`] | TLS for gRPC: the server's certificate and key, the CA a client trusts |
 
 pub mod auth;
+pub mod backend;
 pub mod catalog;
 pub mod cost;
 pub mod demand;

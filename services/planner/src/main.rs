@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
 use fleet_planner::auth::{AuthPolicy, BearerToken};
 use fleet_planner::server::{ServeOptions, serve};
 use fleet_planner::service::{PlannerSettings, default_database_url};
-use fleet_planner::solve::SolveSettings;
+use fleet_planner::solve::{Backend, SolveSettings};
 use fleet_planner::tls::ServerIdentity;
 use fleet_store::Store;
 use tracing_subscriber::filter::Targets;
@@ -51,6 +51,10 @@ struct Args {
     /// solve it stops returns the best plan found, marked with its gap.
     #[arg(long, env = "PLANNER_SOLVE_TIME_LIMIT", default_value = "30s", value_parser = parse_duration)]
     solve_time_limit: Duration,
+    /// MIP backend: auto (microlp for small models, HiGHS for large ones in builds with the
+    /// `highs` feature), microlp or highs.
+    #[arg(long, env = "PLANNER_SOLVER", default_value = "auto", value_parser = parse_solver)]
+    solver: Backend,
     /// File holding the bearer token that telemetry and catalog writes must present (a mounted
     /// Secret); without it every call is open.
     #[arg(long, env = "PLANNER_TOKEN_FILE")]
@@ -78,6 +82,11 @@ struct Args {
         requires = "tls_cert"
     )]
     tls_key: Option<std::path::PathBuf>,
+}
+
+/// Parses `--solver`: a backend this build has.
+fn parse_solver(text: &str) -> Result<Backend, String> {
+    text.parse::<Backend>()?.check_available()
 }
 
 fn parse_duration(raw: &str) -> Result<Duration, String> {
@@ -161,6 +170,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         planner: PlannerSettings {
             solve: SolveSettings {
                 time_limit_s: Some(args.solve_time_limit.as_secs_f64()),
+                backend: args.solver,
                 ..SolveSettings::default()
             },
         },

@@ -32,11 +32,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use good_lp::{
-    Expression, ProblemVariables, Solution, SolverModel, Variable, WithMipGap, WithTimeLimit,
-    constraint, variable,
-};
+use good_lp::{Expression, ProblemVariables, Solution, Variable, constraint, variable};
 
+pub use crate::backend::Backend;
+use crate::backend::{BackendFailure, Rows};
 use crate::catalog::{ApiOffer, Catalog, HardwareSku};
 use crate::cost::CostAssumptions;
 use crate::demand::{HOURS_PER_DAY, HOURS_PER_WEEK, PlanRequest, Workload};
@@ -57,6 +56,8 @@ pub struct SolveSettings {
     pub time_limit_s: Option<f64>,
     /// Stop once the relative gap is at most this.
     pub mip_gap: Option<f32>,
+    /// The MIP backend.
+    pub backend: Backend,
 }
 
 impl Default for SolveSettings {
@@ -64,6 +65,7 @@ impl Default for SolveSettings {
         SolveSettings {
             time_limit_s: Some(30.0),
             mip_gap: None,
+            backend: Backend::default(),
         }
     }
 }
@@ -96,6 +98,10 @@ pub fn propose_with(
     settings: SolveSettings,
 ) -> Result<Plan, PlanError> {
     let budget = Budget::new(settings.time_limit_s);
+    settings
+        .backend
+        .check_available()
+        .map_err(|reason| PlanError::invalid("solver", reason))?;
     request.validate(catalog)?;
     let problem = Problem::prepare(catalog, throughput, request)?;
     problem.check_each_workload_is_servable()?;
@@ -329,6 +335,8 @@ enum SolveFailure {
 
 /// A solved model, in plan units.
 struct MipSolution {
+    /// The backend that solved it, in words.
+    backend: String,
     nodes: Vec<u32>,
     /// Spare nodes (N+1) per candidate, included in `nodes`.
     spares: Vec<u32>,
@@ -1287,12 +1295,7 @@ impl<'a> Problem<'a> {
             }
         }
         let variables = vars.len();
-        let mut model = vars.minimise(objective.clone()).using(good_lp::microlp);
-        if let Some(gap) = settings.mip_gap {
-            model = model
-                .with_mip_gap(gap)
-                .map_err(|e| SolveFailure::Solver(e.to_string()))?;
-        }
+        let mut model = Rows::default();
         let mut constraints = 0;
         for (g, group) in groups.iter().enumerate() {
             if x[g].iter().all(Vec::is_empty) && a[g].iter().all(Option::is_none) {
@@ -1405,31 +1408,23 @@ impl<'a> Problem<'a> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if let Some(limit) = limit {
-            if limit < MIN_SOLVE_S {
-                return Err(SolveFailure::TimeLimit(format!(
-                    "no time was left to solve the model: {}",
-                    size()
-                )));
-            }
-            model = model.with_time_limit(limit);
+        if limit.is_some_and(|l| l < MIN_SOLVE_S) {
+            return Err(SolveFailure::TimeLimit(format!(
+                "no time was left to solve the model: {}",
+                size()
+            )));
         }
+        let backend = settings.backend.resolve(variables);
         let started = Instant::now();
-        let solution = match model.solve() {
-            Ok(solution) => solution,
-            Err(good_lp::ResolutionError::Infeasible) => return Err(SolveFailure::Infeasible),
-            Err(other) if other.to_string().contains("Time limit reached") => {
-                return Err(SolveFailure::TimeLimit(size()));
-            }
-            Err(other) => return Err(SolveFailure::Solver(other.to_string())),
+        let solved = match backend.run(vars, objective.clone(), model.0, limit, settings.mip_gap) {
+            Ok(solved) => solved,
+            Err(BackendFailure::Infeasible) => return Err(SolveFailure::Infeasible),
+            Err(BackendFailure::TimeLimit) => return Err(SolveFailure::TimeLimit(size())),
+            Err(BackendFailure::Other(message)) => return Err(SolveFailure::Solver(message)),
         };
         let solve_ms = started.elapsed().as_secs_f64() * 1_000.0;
-        let status = match solution.status() {
-            good_lp::SolutionStatus::Optimal => "optimal",
-            good_lp::SolutionStatus::TimeLimit => "time_limit",
-            good_lp::SolutionStatus::GapLimit => "gap_limit",
-        }
-        .to_string();
+        let status = solved.status.to_string();
+        let solution = &solved.values;
         let value = |v: Variable| solution.value(v).max(0.0);
         let nodes: Vec<u32> = n
             .iter()
@@ -1503,9 +1498,10 @@ impl<'a> Problem<'a> {
                 }
             }
         }
-        let objective_usd = objective.eval_with(&solution);
-        let gap = solution.into_inner().gap().unwrap_or(0.0).max(0.0);
+        let objective_usd = objective.eval_with(solution);
+        let gap = solved.gap;
         Ok(MipSolution {
+            backend: backend.describe(),
             nodes,
             spares,
             local_mtok,
@@ -2007,7 +2003,7 @@ impl<'a> Problem<'a> {
             break_even,
             baselines,
             solver: SolverReport {
-                backend: "microlp (good_lp)".into(),
+                backend: optimum.backend.clone(),
                 status: optimum.status,
                 objective_usd: optimum.objective_usd,
                 gap: optimum.gap,

@@ -526,7 +526,7 @@ proptest! {
 
     #[test]
     fn propose_never_panics(request in request()) {
-        let settings = SolveSettings { time_limit_s: Some(2.0), mip_gap: None };
+        let settings = SolveSettings { time_limit_s: Some(2.0), ..SolveSettings::default() };
         let valid = request.validate(catalog()).is_ok();
         match propose_with(catalog(), throughput(), &request, settings) {
             Ok(plan) => {
@@ -609,7 +609,7 @@ proptest! {
     #[test]
     fn plausible_requests_validate_and_solve_or_say_why_not(request in plausible_request()) {
         request.validate(catalog()).map_err(|e| TestCaseError::fail(format!("plausible request rejected: {e}")))?;
-        let settings = SolveSettings { time_limit_s: Some(2.0), mip_gap: None };
+        let settings = SolveSettings { time_limit_s: Some(2.0), ..SolveSettings::default() };
         match propose_with(catalog(), throughput(), &request, settings) {
             Ok(plan) => {
                 let demand: f64 = request.workloads.iter().map(|w| w.monthly_tokens.get() as f64).sum();
@@ -661,7 +661,7 @@ fn solver_numerics_at_large_demand() {
     };
     let settings = SolveSettings {
         time_limit_s: Some(2.0),
-        mip_gap: None,
+        ..SolveSettings::default()
     };
     match propose_with(catalog(), throughput(), &request, settings) {
         Ok(_) | Err(PlanError::Infeasible { .. }) => {}

@@ -34,7 +34,7 @@ fn local_only_flat(n: usize) -> PlanRequest {
 fn limited(seconds: f64) -> SolveSettings {
     SolveSettings {
         time_limit_s: Some(seconds),
-        mip_gap: None,
+        ..SolveSettings::default()
     }
 }
 

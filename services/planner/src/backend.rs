@@ -1,0 +1,335 @@
+//! MIP backends behind one call: the pure-Rust `microlp` (always built) and HiGHS (the `highs`
+//! cargo feature). The model is built once as good_lp rows; a backend solves it and returns every
+//! variable's value, the status and the relative gap to its best bound.
+//!
+//! `auto` picks microlp for small models, where it is faster, and HiGHS from
+//! [`AUTO_HIGHS_VARIABLES`] variables up, where microlp's dense simplex falls behind (see the
+//! "Hourly schedule" table in BENCHMARKS.md). Without the feature `auto` is microlp.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use good_lp::{
+    Constraint, Expression, ProblemVariables, ResolutionError, Solution, SolutionStatus,
+    SolverModel, Variable, WithMipGap, WithTimeLimit,
+};
+use serde::{Deserialize, Serialize};
+
+/// Models with at least this many variables go to HiGHS under [`Backend::Auto`] when it is built.
+pub const AUTO_HIGHS_VARIABLES: usize = 20_000;
+
+/// Which solver runs the MIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// microlp below [`AUTO_HIGHS_VARIABLES`] variables, HiGHS from there when built with it.
+    #[default]
+    Auto,
+    /// The pure-Rust microlp (always available).
+    Microlp,
+    /// HiGHS; only in builds with the `highs` feature.
+    Highs,
+}
+
+impl Backend {
+    /// Whether this build has HiGHS.
+    pub const HIGHS_BUILT: bool = cfg!(feature = "highs");
+
+    /// Returns an error naming the `highs` feature when this build cannot run the backend.
+    pub fn check_available(self) -> Result<Self, String> {
+        if self == Backend::Highs && !Self::HIGHS_BUILT {
+            return Err(
+                "the HiGHS backend is not in this build; rebuild with `--features highs` (needs cmake, g++ and libclang-dev) or use microlp".into(),
+            );
+        }
+        Ok(self)
+    }
+
+    /// The backend that runs a model of `variables` variables.
+    pub fn resolve(self, variables: usize) -> Backend {
+        match self {
+            Backend::Auto if Self::HIGHS_BUILT && variables >= AUTO_HIGHS_VARIABLES => {
+                Backend::Highs
+            }
+            Backend::Auto => Backend::Microlp,
+            other => other,
+        }
+    }
+
+    /// The backend in words, as a plan shows it.
+    pub fn describe(self) -> String {
+        match self {
+            Backend::Auto | Backend::Microlp => "microlp (good_lp)".into(),
+            Backend::Highs => "HiGHS (good_lp)".into(),
+        }
+    }
+
+    /// Minimises `objective` over `vars` subject to `rows` within `time_limit_s`, stopping early
+    /// at `mip_gap`; `self` is a backend already [resolved](Backend::resolve) against the
+    /// model's size.
+    pub(crate) fn run(
+        self,
+        vars: ProblemVariables,
+        objective: Expression,
+        rows: Vec<Constraint>,
+        time_limit_s: Option<f64>,
+        mip_gap: Option<f32>,
+    ) -> Result<Solved, BackendFailure> {
+        // Both backends number their columns in good_lp's order.
+        let order: Vec<Variable> = vars.iter_variables_with_def().map(|(v, _)| v).collect();
+        let problem = Problem {
+            vars,
+            objective,
+            rows,
+            time_limit_s,
+            mip_gap,
+        };
+        let (status, gap, values) = match self {
+            Backend::Highs => run_highs(problem)?,
+            Backend::Auto | Backend::Microlp => run_microlp(problem)?,
+        };
+        if values.len() != order.len() {
+            return Err(BackendFailure::Other(format!(
+                "the solver returned {} values for {} variables",
+                values.len(),
+                order.len()
+            )));
+        }
+        Ok(Solved {
+            status,
+            gap,
+            values: Values(order.into_iter().zip(values).collect()),
+        })
+    }
+}
+
+impl FromStr for Backend {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "microlp" => Ok(Backend::Microlp),
+            "highs" => Ok(Backend::Highs),
+            _ => Err(format!(
+                "unknown solver '{text}'; expected auto, microlp or highs"
+            )),
+        }
+    }
+}
+
+/// The rows of a model, collected before a backend is chosen.
+#[derive(Default)]
+pub(crate) struct Rows(pub(crate) Vec<Constraint>);
+
+impl Rows {
+    pub(crate) fn add_constraint(&mut self, constraint: Constraint) {
+        self.0.push(constraint);
+    }
+}
+
+/// A model ready for a backend.
+struct Problem {
+    vars: ProblemVariables,
+    objective: Expression,
+    rows: Vec<Constraint>,
+    time_limit_s: Option<f64>,
+    mip_gap: Option<f32>,
+}
+
+/// Status word, gap and every column's value in good_lp's order.
+type Answer = (&'static str, f64, Vec<f64>);
+
+/// Every variable's value.
+pub(crate) struct Values(HashMap<Variable, f64>);
+
+impl Solution for Values {
+    fn status(&self) -> SolutionStatus {
+        SolutionStatus::Optimal
+    }
+
+    fn value(&self, variable: Variable) -> f64 {
+        self.0.get(&variable).copied().unwrap_or(0.0)
+    }
+}
+
+/// A backend's answer with a feasible point.
+pub(crate) struct Solved {
+    /// optimal, time_limit or gap_limit.
+    pub(crate) status: &'static str,
+    /// Relative gap between the incumbent and the best bound (0 when proven optimal).
+    pub(crate) gap: f64,
+    pub(crate) values: Values,
+}
+
+/// Why a backend has no feasible point.
+pub(crate) enum BackendFailure {
+    Infeasible,
+    /// The time limit ran out before any feasible point.
+    TimeLimit,
+    Other(String),
+}
+
+fn status_word(status: SolutionStatus) -> &'static str {
+    match status {
+        SolutionStatus::Optimal => "optimal",
+        SolutionStatus::TimeLimit => "time_limit",
+        SolutionStatus::GapLimit => "gap_limit",
+    }
+}
+
+fn run_microlp(problem: Problem) -> Result<Answer, BackendFailure> {
+    let Problem {
+        vars,
+        objective,
+        rows,
+        time_limit_s,
+        mip_gap,
+    } = problem;
+    let mut model = vars.minimise(objective).using(good_lp::microlp);
+    if let Some(limit) = time_limit_s {
+        model = model.with_time_limit(limit);
+    }
+    if let Some(gap) = mip_gap {
+        model = model
+            .with_mip_gap(gap)
+            .map_err(|e| BackendFailure::Other(e.to_string()))?;
+    }
+    for row in rows {
+        model.add_constraint(row);
+    }
+    match model.solve() {
+        Ok(solution) => {
+            let status = status_word(solution.status());
+            let inner = solution.into_inner();
+            let gap = inner.gap().unwrap_or(0.0).max(0.0);
+            Ok((status, gap, inner.iter().map(|(_, value)| value).collect()))
+        }
+        Err(ResolutionError::Infeasible) => Err(BackendFailure::Infeasible),
+        Err(other) if other.to_string().contains("Time limit reached") => {
+            Err(BackendFailure::TimeLimit)
+        }
+        Err(other) => Err(BackendFailure::Other(other.to_string())),
+    }
+}
+
+#[cfg(feature = "highs")]
+fn run_highs(problem: Problem) -> Result<Answer, BackendFailure> {
+    use highs::{HighsModelStatus, HighsSolutionStatus};
+
+    let Problem {
+        vars,
+        objective,
+        rows,
+        time_limit_s,
+        mip_gap,
+    } = problem;
+    let mut built = vars.minimise(objective).using(good_lp::highs);
+    for row in rows {
+        built.add_constraint(row);
+    }
+    let mut model = built
+        .try_into_inner()
+        .map_err(|e| BackendFailure::Other(e.to_string()))?;
+    model.make_quiet();
+    let options: [(&str, Option<f64>); 2] = [
+        ("time_limit", time_limit_s),
+        ("mip_rel_gap", mip_gap.map(f64::from)),
+    ];
+    for (key, value) in options {
+        if let Some(value) = value {
+            model
+                .try_set_option(key, value)
+                .map_err(|e| BackendFailure::Other(format!("HiGHS option {key}: {e:?}")))?;
+        }
+    }
+    let solved = model
+        .try_solve()
+        .map_err(|e| BackendFailure::Other(format!("HiGHS failed: {e:?}")))?;
+    let stopped = match solved.status() {
+        HighsModelStatus::Infeasible | HighsModelStatus::UnboundedOrInfeasible => {
+            return Err(BackendFailure::Infeasible);
+        }
+        HighsModelStatus::Optimal
+        | HighsModelStatus::ObjectiveBound
+        | HighsModelStatus::ObjectiveTarget => false,
+        HighsModelStatus::ReachedTimeLimit
+        | HighsModelStatus::ReachedIterationLimit
+        | HighsModelStatus::ReachedSolutionLimit
+        | HighsModelStatus::ReachedInterrupt => true,
+        other => return Err(BackendFailure::Other(format!("HiGHS status {other:?}"))),
+    };
+    if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
+        return Err(if stopped {
+            BackendFailure::TimeLimit
+        } else {
+            BackendFailure::Other("HiGHS returned no feasible point".into())
+        });
+    }
+    let gap = solved.mip_gap();
+    let gap = if gap.is_finite() { gap.max(0.0) } else { 0.0 };
+    let status = if stopped {
+        "time_limit"
+    } else if gap > 1e-9 {
+        "gap_limit"
+    } else {
+        "optimal"
+    };
+    Ok((
+        status,
+        if status == "optimal" { 0.0 } else { gap },
+        solved.get_solution().columns().to_vec(),
+    ))
+}
+
+#[cfg(not(feature = "highs"))]
+fn run_highs(_problem: Problem) -> Result<Answer, BackendFailure> {
+    Err(BackendFailure::Other(
+        Backend::Highs.check_available().unwrap_err(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_case_insensitively_and_unknown_ones_are_named() {
+        assert_eq!("auto".parse::<Backend>(), Ok(Backend::Auto));
+        assert_eq!(" MicroLP ".parse::<Backend>(), Ok(Backend::Microlp));
+        assert_eq!("HiGHS".parse::<Backend>(), Ok(Backend::Highs));
+        let error = "cbc".parse::<Backend>().unwrap_err();
+        assert!(error.contains("'cbc'") && error.contains("auto, microlp or highs"));
+    }
+
+    #[test]
+    fn auto_takes_highs_only_for_large_models_in_builds_that_have_it() {
+        assert_eq!(Backend::Auto.resolve(10), Backend::Microlp);
+        assert_eq!(
+            Backend::Auto.resolve(AUTO_HIGHS_VARIABLES),
+            if Backend::HIGHS_BUILT {
+                Backend::Highs
+            } else {
+                Backend::Microlp
+            }
+        );
+        assert_eq!(Backend::Microlp.resolve(1_000_000), Backend::Microlp);
+        assert_eq!(Backend::Highs.resolve(1), Backend::Highs);
+    }
+
+    #[test]
+    fn highs_is_available_exactly_when_built() {
+        assert_eq!(Backend::Microlp.check_available(), Ok(Backend::Microlp));
+        let built = cfg!(feature = "highs");
+        match Backend::Highs.check_available() {
+            Ok(backend) => {
+                assert!(built);
+                assert_eq!(backend, Backend::Highs);
+            }
+            Err(message) => {
+                assert!(!built);
+                assert!(message.contains("--features highs"), "{message}");
+            }
+        }
+    }
+}
