@@ -175,6 +175,21 @@ fn table(dir: &Path) -> Vec<Row> {
     rows.push(propose_with("--name", "", 2, &["name"]));
     rows.push(propose_with("--time-limit", "-1s", 2, &["--time-limit"]));
     rows.push(propose_with("--time-limit", "NaN", 2, &["--time-limit"]));
+    rows.push(propose_with(
+        "--solver",
+        "cbc",
+        2,
+        &["--solver", "'cbc'", "auto, microlp or highs"],
+    ));
+    rows.push(propose_with("--solver", "", 2, &["--solver"]));
+    if !fleet_planner::solve::Backend::HIGHS_BUILT {
+        rows.push(propose_with(
+            "--solver",
+            "highs",
+            2,
+            &["--solver", "--features highs"],
+        ));
+    }
     rows.push(propose_with("--output", "yaml", 2, &["--output", "yaml"]));
     rows.push(row(
         &["propose", "--demand", "1B", "--bogus-flag"],
