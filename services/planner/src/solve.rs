@@ -97,6 +97,20 @@ pub fn propose_with(
     request: &PlanRequest,
     settings: SolveSettings,
 ) -> Result<Plan, PlanError> {
+    // An infinite limit is no limit; NaN, zero and negative ones are refused.
+    let settings = match settings.time_limit_s {
+        Some(l) if l.is_nan() || l <= 0.0 => {
+            return Err(PlanError::invalid(
+                "time_limit",
+                format!("{l} s is not a positive number of seconds"),
+            ));
+        }
+        Some(l) if l.is_infinite() => SolveSettings {
+            time_limit_s: None,
+            ..settings
+        },
+        _ => settings,
+    };
     let budget = Budget::new(settings.time_limit_s);
     settings
         .backend
@@ -114,17 +128,15 @@ pub fn propose_with(
     let limit_s = budget.limit_s.unwrap_or(0.0);
     for (sku_index, sku) in problem.skus.iter().enumerate() {
         let name = format!("single-SKU {}", sku.id);
-        let not_solved = || Baseline {
+        // A single-SKU baseline without a fleet, and why.
+        let without_fleet = |reason: String| Baseline {
             name: name.clone(),
             kind: BaselineKind::SingleSku,
             monthly_usd: None,
             capex_usd: None,
             fleet: "-".into(),
             savings_vs_baseline_usd: None,
-            infeasible_reason: Some(format!(
-                "{NOT_SOLVED}: the {} s time limit of the whole proposal ran out before this baseline had a feasible fleet",
-                trim_float(limit_s)
-            )),
+            infeasible_reason: Some(reason),
             best_single_sku: false,
         };
         let deadline = budget.baseline_deadline(sku_count - sku_index);
@@ -139,17 +151,13 @@ pub fn propose_with(
                 }
                 baseline
             }
-            Err(SolveFailure::Infeasible) => Baseline {
-                name: name.clone(),
-                kind: BaselineKind::SingleSku,
-                monthly_usd: None,
-                capex_usd: None,
-                fleet: "-".into(),
-                savings_vs_baseline_usd: None,
-                infeasible_reason: Some(problem.explain_single_sku_infeasible(sku_index)),
-                best_single_sku: false,
-            },
-            Err(SolveFailure::TimeLimit(_)) => not_solved(),
+            Err(SolveFailure::Infeasible) => {
+                without_fleet(problem.explain_single_sku_infeasible(sku_index))
+            }
+            Err(SolveFailure::TimeLimit(_)) => without_fleet(format!(
+                "{NOT_SOLVED}: the {} s time limit of the whole proposal ran out before this baseline had a feasible fleet",
+                trim_float(limit_s)
+            )),
             Err(SolveFailure::Solver(message)) => return Err(PlanError::Solver(message)),
         };
         single_sku.push(baseline);

@@ -221,3 +221,19 @@ fn baselines_the_limit_cuts_short_are_marked_not_solved() {
     );
     assert!(best_single_sku(&plan).is_some());
 }
+
+#[test]
+fn an_infinite_limit_is_none_and_a_nan_zero_or_negative_one_is_refused() {
+    let catalog = synthetic::catalog();
+    let throughput = ThroughputModel::from_catalog(&catalog);
+    let request = local_only_flat(3);
+    let plan = propose_with(&catalog, &throughput, &request, limited(f64::INFINITY))
+        .expect("no limit solves");
+    assert_eq!(plan.solver.status, "optimal");
+    for bad in [f64::NAN, 0.0, -1.0, f64::NEG_INFINITY] {
+        match propose_with(&catalog, &throughput, &request, limited(bad)) {
+            Err(PlanError::InvalidRequest { field, .. }) => assert_eq!(field, "time_limit"),
+            other => panic!("{bad}: expected an invalid time_limit, got {other:?}"),
+        }
+    }
+}
