@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use good_lp::{
-    Constraint, Expression, ProblemVariables, ResolutionError, Solution, SolutionStatus,
+    Constraint, Expression, ProblemVariables, ResolutionError, Solution, SolutionStatus, Solver,
     SolverModel, Variable, WithMipGap, WithTimeLimit,
 };
 use serde::{Deserialize, Serialize};
@@ -137,6 +137,18 @@ struct Problem {
     mip_gap: Option<f32>,
 }
 
+impl Problem {
+    /// The backend's model with every row added; the limits are left to the caller, whose
+    /// backend sets them its own way.
+    fn into_model<S: Solver>(self, solver: S) -> (S::Model, Option<f64>, Option<f32>) {
+        let mut model = self.vars.minimise(self.objective).using(solver);
+        for row in self.rows {
+            model.add_constraint(row);
+        }
+        (model, self.time_limit_s, self.mip_gap)
+    }
+}
+
 /// Status word, gap and every column's value in good_lp's order.
 type Answer = (&'static str, f64, Vec<f64>);
 
@@ -179,14 +191,7 @@ fn status_word(status: SolutionStatus) -> &'static str {
 }
 
 fn run_microlp(problem: Problem) -> Result<Answer, BackendFailure> {
-    let Problem {
-        vars,
-        objective,
-        rows,
-        time_limit_s,
-        mip_gap,
-    } = problem;
-    let mut model = vars.minimise(objective).using(good_lp::microlp);
+    let (mut model, time_limit_s, mip_gap) = problem.into_model(good_lp::microlp);
     if let Some(limit) = time_limit_s {
         model = model.with_time_limit(limit);
     }
@@ -194,9 +199,6 @@ fn run_microlp(problem: Problem) -> Result<Answer, BackendFailure> {
         model = model
             .with_mip_gap(gap)
             .map_err(|e| BackendFailure::Other(e.to_string()))?;
-    }
-    for row in rows {
-        model.add_constraint(row);
     }
     match model.solve() {
         Ok(solution) => {
@@ -217,17 +219,7 @@ fn run_microlp(problem: Problem) -> Result<Answer, BackendFailure> {
 fn run_highs(problem: Problem) -> Result<Answer, BackendFailure> {
     use highs::{HighsModelStatus, HighsSolutionStatus};
 
-    let Problem {
-        vars,
-        objective,
-        rows,
-        time_limit_s,
-        mip_gap,
-    } = problem;
-    let mut built = vars.minimise(objective).using(good_lp::highs);
-    for row in rows {
-        built.add_constraint(row);
-    }
+    let (built, time_limit_s, mip_gap) = problem.into_model(good_lp::highs);
     let mut model = built
         .try_into_inner()
         .map_err(|e| BackendFailure::Other(e.to_string()))?;
