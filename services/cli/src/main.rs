@@ -555,6 +555,7 @@ async fn run_async(cli: Cli) -> Result<String, Failure> {
             time_limit_s: Some(args.time_limit / 1_000.0),
             mip_gap: None,
             backend: args.solver,
+            ..SolveSettings::default()
         };
     }
     let mut client = Client::open(

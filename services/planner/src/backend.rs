@@ -1,19 +1,22 @@
 //! MIP backends behind one call: the pure-Rust `microlp` (always built) and HiGHS (the `highs`
-//! cargo feature). The model is built once as good_lp rows; a backend solves it and returns every
-//! variable's value, the status and the relative gap to its best bound.
+//! cargo feature). The model is built once as data ([`crate::solve`]'s formulation); a backend
+//! takes it as good_lp variables and constraints and returns every column's value, the status and
+//! the relative gap to its best bound.
 //!
 //! `auto` picks microlp for small models, where it is faster, and HiGHS from
 //! [`AUTO_HIGHS_VARIABLES`] variables up, where microlp's dense simplex falls behind (see the
 //! "Hourly schedule" table in BENCHMARKS.md). Without the feature `auto` is microlp.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 
 use good_lp::{
     Constraint, Expression, ProblemVariables, ResolutionError, Solution, SolutionStatus, Solver,
-    SolverModel, Variable, WithMipGap, WithTimeLimit,
+    SolverModel, Variable, WithMipGap, WithTimeLimit, constraint, variable,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::interior_point::Sense;
+use crate::solve::formulation::Model;
 
 /// Models with at least this many variables go to HiGHS under [`Backend::Auto`] when it is built.
 pub const AUTO_HIGHS_VARIABLES: usize = 20_000;
@@ -64,41 +67,30 @@ impl Backend {
         }
     }
 
-    /// Minimises `objective` over `vars` subject to `rows` within `time_limit_s`, stopping early
-    /// at `mip_gap`; `self` is a backend already [resolved](Backend::resolve) against the
-    /// model's size.
+    /// Minimises `model` within `time_limit_s`, stopping early at `mip_gap`; `self` is a
+    /// backend already [resolved](Backend::resolve) against the model's size.
     pub(crate) fn run(
         self,
-        vars: ProblemVariables,
-        objective: Expression,
-        rows: Vec<Constraint>,
+        model: &Model,
         time_limit_s: Option<f64>,
         mip_gap: Option<f32>,
     ) -> Result<Solved, BackendFailure> {
-        // Both backends number their columns in good_lp's order.
-        let order: Vec<Variable> = vars.iter_variables_with_def().map(|(v, _)| v).collect();
-        let problem = Problem {
-            vars,
-            objective,
-            rows,
-            time_limit_s,
-            mip_gap,
-        };
+        let problem = GoodLpModel::new(model, time_limit_s, mip_gap);
         let (status, gap, values) = match self {
             Backend::Highs => run_highs(problem)?,
             Backend::Auto | Backend::Microlp => run_microlp(problem)?,
         };
-        if values.len() != order.len() {
+        if values.len() != model.columns.len() {
             return Err(BackendFailure::Other(format!(
                 "the solver returned {} values for {} variables",
                 values.len(),
-                order.len()
+                model.columns.len()
             )));
         }
         Ok(Solved {
             status,
             gap,
-            values: Values(order.into_iter().zip(values).collect()),
+            values,
         })
     }
 }
@@ -118,18 +110,8 @@ impl FromStr for Backend {
     }
 }
 
-/// The rows of a model, collected before a backend is chosen.
-#[derive(Default)]
-pub(crate) struct Rows(pub(crate) Vec<Constraint>);
-
-impl Rows {
-    pub(crate) fn add_constraint(&mut self, constraint: Constraint) {
-        self.0.push(constraint);
-    }
-}
-
-/// A model ready for a backend.
-struct Problem {
+/// A model as good_lp takes it: columns as variables in the model's order, rows as constraints.
+struct GoodLpModel {
     vars: ProblemVariables,
     objective: Expression,
     rows: Vec<Constraint>,
@@ -137,7 +119,52 @@ struct Problem {
     mip_gap: Option<f32>,
 }
 
-impl Problem {
+impl GoodLpModel {
+    fn new(model: &Model, time_limit_s: Option<f64>, mip_gap: Option<f32>) -> Self {
+        let mut vars = ProblemVariables::new();
+        let columns: Vec<Variable> = model
+            .columns
+            .iter()
+            .map(|column| {
+                let mut definition = variable().min(0);
+                if column.upper.is_finite() {
+                    definition = definition.max(column.upper);
+                }
+                if column.integer {
+                    definition = definition.integer();
+                }
+                vars.add(definition)
+            })
+            .collect();
+        let objective: Expression = model
+            .columns
+            .iter()
+            .zip(&columns)
+            .filter(|(c, _)| c.cost != 0.0)
+            .map(|(c, &v)| c.cost * v)
+            .sum();
+        let rows = model
+            .rows
+            .iter()
+            .map(|row| {
+                let lhs: Expression = row.terms.iter().map(|&(j, a)| a * columns[j]).sum();
+                let rhs = row.rhs;
+                match row.sense {
+                    Sense::AtMost => constraint!(lhs <= rhs),
+                    Sense::Equal => constraint!(lhs == rhs),
+                    Sense::AtLeast => constraint!(lhs >= rhs),
+                }
+            })
+            .collect();
+        GoodLpModel {
+            vars,
+            objective,
+            rows,
+            time_limit_s,
+            mip_gap,
+        }
+    }
+
     /// The backend's model with every row added; the limits are left to the caller, whose
     /// backend sets them its own way.
     fn into_model<S: Solver>(self, solver: S) -> (S::Model, Option<f64>, Option<f32>) {
@@ -149,21 +176,8 @@ impl Problem {
     }
 }
 
-/// Status word, gap and every column's value in good_lp's order.
+/// Status word, gap and every column's value in the model's order.
 type Answer = (&'static str, f64, Vec<f64>);
-
-/// Every variable's value.
-pub(crate) struct Values(HashMap<Variable, f64>);
-
-impl Solution for Values {
-    fn status(&self) -> SolutionStatus {
-        SolutionStatus::Optimal
-    }
-
-    fn value(&self, variable: Variable) -> f64 {
-        self.0.get(&variable).copied().unwrap_or(0.0)
-    }
-}
 
 /// A backend's answer with a feasible point.
 pub(crate) struct Solved {
@@ -171,7 +185,8 @@ pub(crate) struct Solved {
     pub(crate) status: &'static str,
     /// Relative gap between the incumbent and the best bound (0 when proven optimal).
     pub(crate) gap: f64,
-    pub(crate) values: Values,
+    /// Every column's value, in the model's order.
+    pub(crate) values: Vec<f64>,
 }
 
 /// Why a backend has no feasible point.
@@ -190,7 +205,7 @@ fn status_word(status: SolutionStatus) -> &'static str {
     }
 }
 
-fn run_microlp(problem: Problem) -> Result<Answer, BackendFailure> {
+fn run_microlp(problem: GoodLpModel) -> Result<Answer, BackendFailure> {
     let (mut model, time_limit_s, mip_gap) = problem.into_model(good_lp::microlp);
     if let Some(limit) = time_limit_s {
         model = model.with_time_limit(limit);
@@ -216,7 +231,7 @@ fn run_microlp(problem: Problem) -> Result<Answer, BackendFailure> {
 }
 
 #[cfg(feature = "highs")]
-fn run_highs(problem: Problem) -> Result<Answer, BackendFailure> {
+fn run_highs(problem: GoodLpModel) -> Result<Answer, BackendFailure> {
     use highs::{HighsModelStatus, HighsSolutionStatus};
 
     let (built, time_limit_s, mip_gap) = problem.into_model(good_lp::highs);
@@ -275,7 +290,7 @@ fn run_highs(problem: Problem) -> Result<Answer, BackendFailure> {
 }
 
 #[cfg(not(feature = "highs"))]
-fn run_highs(_problem: Problem) -> Result<Answer, BackendFailure> {
+fn run_highs(_problem: GoodLpModel) -> Result<Answer, BackendFailure> {
     Err(BackendFailure::Other(
         Backend::Highs.check_available().unwrap_err(),
     ))

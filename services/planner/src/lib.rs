@@ -12,7 +12,9 @@
 //! | [`cost`] | amortization, energy, tokens/month and the break-even table |
 //! | [`throughput`] | per-configuration throughput points and where they come from |
 //! | [`queueing`] | Erlang C: the utilization a TTFT p95 limit allows at N slots |
-//! | [`solve`] | the mixed-integer program over hour buckets and [`solve::propose`] |
+//! | [`solve`] | the mixed-integer program over hour buckets and [`solve::propose`]; large models decomposed |
+//! | [`interior_point`] | an interior-point LP solver for block-angular programs, with duals |
+//! | [`backend`] | the MIP backends: microlp, and HiGHS with the `highs` feature |
 //! | [`schedule`] | the per-hour schedule and [`plan::Plan::routing_at`] for a gateway |
 //! | [`plan`] | what a plan says: pools, routes, cost, baselines, solver report |
 //! | [`error`] | [`PlanError`] |
@@ -35,6 +37,7 @@ pub mod cost;
 pub mod demand;
 pub mod error;
 pub mod grpc;
+pub mod interior_point;
 pub mod metrics;
 pub mod plan;
 pub mod queueing;

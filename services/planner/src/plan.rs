@@ -249,4 +249,37 @@ pub struct SolverReport {
     /// Hour buckets after merging hours with identical demand.
     #[serde(default)]
     pub hour_buckets: usize,
+    /// How the model was decomposed, when it was (see [`crate::solve`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decomposition: Option<DecompositionReport>,
+}
+
+/// A decomposed solve: the LP relaxation priced over options, and the MIP over the options its
+/// bound could not rule out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecompositionReport {
+    /// Options in the whole model.
+    pub options: usize,
+    /// Variables of the whole model.
+    pub variables: usize,
+    /// Options the LP relaxation was solved over at the end.
+    pub priced_options: usize,
+    /// Pricing rounds.
+    pub pricing_rounds: usize,
+    /// Interior-point iterations over all rounds.
+    pub interior_point_iterations: usize,
+    /// The relaxation's Lagrangian bound on every plan (monthly USD).
+    pub lp_bound_usd: f64,
+    /// Options the MIP was solved over.
+    pub mip_options: usize,
+    /// MIP solves (more than one when options joined after the first).
+    pub mip_solves: usize,
+    /// The lower bound on every plan of the whole model the gap is measured against.
+    pub bound_usd: f64,
+    /// The option left out of the MIP whose bound came closest, and its reduced cost (the
+    /// least a node of it adds to the relaxation's bound), if any was left out.
+    #[serde(default)]
+    pub closest_left_out: Option<(String, f64)>,
+    /// Time in the relaxation and pricing.
+    pub lp_ms: f64,
 }

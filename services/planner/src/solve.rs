@@ -28,14 +28,26 @@
 //! costlier per token for anything they serve) are pruned, their nodes replaceable one for one;
 //! so are options that cost more per token, even kept busy to their cap all month, than the API
 //! charges every group they could serve.
+//!
+//! The model is built once as data (`formulation`). Small models go to the backend whole.
+//! Large ones, where distinct hours leave tens of thousands of token columns, are decomposed
+//! (`decompose`): the LP relaxation is solved by pricing options (an interior-point solve per
+//! round, [`crate::interior_point`]), its duals bound every plan, options whose bound plus
+//! reduced cost cannot beat the plan within the gap are left out, and the MIP is solved over the
+//! handful left. The gap a plan reports is to the whole model's optimum either way. A proposal's
+//! solves (the optimum and one single-SKU baseline per SKU) are independent and run on every
+//! core when the model is large.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use good_lp::{Expression, ProblemVariables, Solution, Variable, constraint, variable};
-
 pub use crate::backend::Backend;
-use crate::backend::{BackendFailure, Rows};
+pub use decompose::Decomposition;
+use formulation::{Model, SolveReport};
+
+mod decompose;
+pub(crate) mod formulation;
+use crate::backend::BackendFailure;
 use crate::catalog::{ApiOffer, Catalog, HardwareSku};
 use crate::cost::CostAssumptions;
 use crate::demand::{HOURS_PER_DAY, HOURS_PER_WEEK, PlanRequest, Workload};
@@ -58,6 +70,8 @@ pub struct SolveSettings {
     pub mip_gap: Option<f32>,
     /// The MIP backend.
     pub backend: Backend,
+    /// When to decompose a large model (see [`Decomposition`]).
+    pub decomposition: Decomposition,
 }
 
 impl Default for SolveSettings {
@@ -66,6 +80,7 @@ impl Default for SolveSettings {
             time_limit_s: Some(30.0),
             mip_gap: None,
             backend: Backend::default(),
+            decomposition: Decomposition::default(),
         }
     }
 }
@@ -121,13 +136,11 @@ pub fn propose_with(
     problem.check_each_workload_is_servable()?;
 
     let started = Instant::now();
-    let mut single_sku = Vec::new();
-    // The cheapest single-SKU solution: a feasible fleet for the full model too.
-    let mut best_single: Option<MipSolution> = None;
     let sku_count = problem.skus.len();
     let limit_s = budget.limit_s.unwrap_or(0.0);
-    for (sku_index, sku) in problem.skus.iter().enumerate() {
-        let name = format!("single-SKU {}", sku.id);
+    // One single-SKU baseline: its line in the plan, and its solution if it has a fleet.
+    let baseline = |sku_index: usize, deadline: Option<Instant>| {
+        let name = format!("single-SKU {}", problem.skus[sku_index].id);
         // A single-SKU baseline without a fleet, and why.
         let without_fleet = |reason: String| Baseline {
             name: name.clone(),
@@ -139,30 +152,97 @@ pub fn propose_with(
             infeasible_reason: Some(reason),
             best_single_sku: false,
         };
-        let deadline = budget.baseline_deadline(sku_count - sku_index);
-        let baseline = match problem.solve(Restriction::SingleSku(sku_index), settings, deadline) {
-            Ok(solution) => {
-                let baseline = problem.baseline_from(&name, BaselineKind::SingleSku, &solution);
-                if best_single
-                    .as_ref()
-                    .is_none_or(|b: &MipSolution| solution.objective_usd < b.objective_usd)
-                {
-                    best_single = Some(solution);
-                }
-                baseline
-            }
-            Err(SolveFailure::Infeasible) => {
-                without_fleet(problem.explain_single_sku_infeasible(sku_index))
-            }
-            Err(SolveFailure::TimeLimit(_)) => without_fleet(format!(
-                "{NOT_SOLVED}: the {} s time limit of the whole proposal ran out before this baseline had a feasible fleet",
-                trim_float(limit_s)
+        match problem.solve(Restriction::SingleSku(sku_index), settings, deadline) {
+            Ok(solution) => Ok((
+                problem.baseline_from(&name, BaselineKind::SingleSku, &solution),
+                Some(solution),
             )),
-            Err(SolveFailure::Solver(message)) => return Err(PlanError::Solver(message)),
-        };
-        single_sku.push(baseline);
+            Err(SolveFailure::Infeasible) => Ok((
+                without_fleet(problem.explain_single_sku_infeasible(sku_index)),
+                None,
+            )),
+            Err(SolveFailure::TimeLimit(_)) => Ok((
+                without_fleet(format!(
+                    "{NOT_SOLVED}: the {} s time limit of the whole proposal ran out before this baseline had a feasible fleet",
+                    trim_float(limit_s)
+                )),
+                None,
+            )),
+            Err(SolveFailure::Solver(message)) => Err(PlanError::Solver(message)),
+        }
+    };
+    // The baselines and the optimum are independent. Large ones are solved on every core, the
+    // optimum first, then each worker takes the next SKU not yet started, with an even split of
+    // what is left of the baselines' share of the limit; small ones one after another, the
+    // baselines first.
+    let workers = if problem.buckets.len() * problem.candidates.len() >= PARALLEL_SIZE {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(sku_count + 1)
+            .max(1)
+    } else {
+        1
+    };
+    let optimum_job = if workers > 1 { 0 } else { sku_count };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::with_capacity(sku_count));
+    let optimum_result = std::sync::Mutex::new(None);
+    let work = || {
+        loop {
+            let job = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if job > sku_count {
+                break;
+            }
+            if job == optimum_job {
+                let solved = problem.solve(Restriction::Full, settings, budget.deadline());
+                *optimum_result
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(solved);
+                continue;
+            }
+            let sku_index = if job > optimum_job { job - 1 } else { job };
+            let baseline_workers = if workers > 1 { workers - 1 } else { 1 }.max(1);
+            let deadline =
+                budget.baseline_deadline((sku_count - sku_index).div_ceil(baseline_workers));
+            let result = baseline(sku_index, deadline);
+            results
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push((sku_index, result));
+        }
+    };
+    if workers > 1 {
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(work);
+            }
+        });
+    } else {
+        work();
     }
-    let mut optimum = match problem.solve(Restriction::Full, settings, budget.deadline()) {
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    results.sort_by_key(|(sku_index, _)| *sku_index);
+    let mut single_sku = Vec::with_capacity(sku_count);
+    // The cheapest single-SKU solution: a feasible fleet for the full model too.
+    let mut best_single: Option<MipSolution> = None;
+    for (_, result) in results {
+        let (line, solution) = result?;
+        if let Some(solution) = solution
+            && best_single
+                .as_ref()
+                .is_none_or(|b: &MipSolution| solution.objective_usd < b.objective_usd)
+        {
+            best_single = Some(solution);
+        }
+        single_sku.push(line);
+    }
+    let solved_optimum = optimum_result
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .expect("the optimum was solved");
+    let mut optimum = match solved_optimum {
         Ok(solution) => solution,
         Err(SolveFailure::Infeasible) => {
             // The explanation re-solves without the fleet limits: within what is left of the
@@ -234,6 +314,10 @@ pub fn propose_with(
 /// the rest, plus whatever they leave.
 pub const BASELINE_TIME_SHARE: f64 = 0.25;
 
+/// Buckets × options from which a proposal's solves run on every core (smaller ones take well
+/// under a millisecond each, less than starting a thread).
+const PARALLEL_SIZE: usize = 2_000;
+
 /// Shortest solve worth starting, in seconds.
 const MIN_SOLVE_S: f64 = 0.001;
 
@@ -257,8 +341,9 @@ impl Budget {
             .map(|l| self.started + Duration::from_secs_f64(l.max(0.0)))
     }
 
-    /// When the next baseline must be done when `left` baselines (it included) remain: an even
-    /// split of what is left of the baselines' share, so time one leaves over goes to the next.
+    /// When the next baseline must be done when `left` baselines (it included) remain for its
+    /// worker: an even split of what is left of the baselines' share, so time one leaves over
+    /// goes to the next.
     fn baseline_deadline(&self, left: usize) -> Option<Instant> {
         self.limit_s.map(|l| {
             let share_end =
@@ -368,6 +453,8 @@ struct MipSolution {
     variables: usize,
     integer_variables: usize,
     constraints: usize,
+    /// How the model was decomposed, if it was.
+    decomposition: Option<crate::plan::DecompositionReport>,
 }
 
 struct Problem<'a> {
@@ -1133,7 +1220,8 @@ impl<'a> Problem<'a> {
     }
 
     /// Builds and solves the MIP; the solve stops at the settings' time limit or at
-    /// `deadline`, whichever comes first, counted from when the model is built.
+    /// `deadline`, whichever comes first, counted from when the model is built. Large models are
+    /// decomposed (see [`decompose`]).
     fn solve(
         &self,
         restriction: Restriction,
@@ -1153,262 +1241,27 @@ impl<'a> Problem<'a> {
         };
         let api_allowed = restriction == Restriction::Full;
         let kept = self.kept_options(&allowed, api_allowed);
-        let options_kept = kept.iter().filter(|k| **k).count();
-        let occurrences = self.occurrences();
-        let groups = &self.groups;
-        let buckets = &self.buckets;
-        // Mtok per month of each group in each bucket.
-        let demand: Vec<Vec<f64>> = groups
-            .iter()
-            .map(|g| {
-                buckets
-                    .iter()
-                    .map(|b| b.hours.iter().map(|&h| g.hourly_mtok[h]).sum())
-                    .collect()
-            })
-            .collect();
-        let in_window = |g: usize, t: usize| groups[g].in_window[buckets[t].hours[0]];
-        let node_hours_in = |t: usize| buckets[t].hours.len() as f64 * occurrences;
-        let mut vars = ProblemVariables::new();
-        let mut integer_variables = 0;
+        let model = self.build_model(&kept, api_allowed)?;
+        if decompose::worth_it(&model, settings.decomposition) {
+            return decompose::solve(self, &model, api_allowed, settings, deadline);
+        }
+        self.solve_model(&model, settings, deadline)
+    }
 
-        // Node counts: integer, bounded by what the busiest bucket could need; spare flags where
-        // critical work may run.
-        let mut n: Vec<Option<Variable>> = Vec::with_capacity(self.candidates.len());
-        let mut spare: Vec<Option<Variable>> = Vec::with_capacity(self.candidates.len());
-        for (c, cand) in self.candidates.iter().enumerate() {
-            if !kept[c] {
-                n.push(None);
-                spare.push(None);
-                continue;
-            }
-            let mut peak_nodes: f64 = 0.0;
-            for (t, bucket) in buckets.iter().enumerate() {
-                let hours: f64 = groups
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(g, group)| {
-                        self.fits[group.rep][c].as_ref().ok().map(|f| {
-                            let deferred_in = if in_window(g, t) {
-                                group.deferrable_share * group.total_mtok
-                            } else {
-                                0.0
-                            };
-                            f.capacity_hours_per_mtok() * (demand[g][t] + deferred_in)
-                        })
-                    })
-                    .sum();
-                peak_nodes = peak_nodes.max(hours / (bucket.hours.len() as f64 * occurrences));
-            }
-            let critical = groups
-                .iter()
-                .any(|g| g.critical && self.fits[g.rep][c].is_ok());
-            let mut upper = (peak_nodes * (1.0 + 1e-9)).ceil() + if critical { 1.0 } else { 0.0 };
-            if let Some(max) = self.max_nodes(cand.sku) {
-                upper = upper.min(f64::from(max));
-            }
-            if upper < 1.0 {
-                n.push(None);
-                spare.push(None);
-                continue;
-            }
-            integer_variables += 1;
-            n.push(Some(vars.add(variable().integer().min(0).max(upper))));
-            if critical {
-                integer_variables += 1;
-                spare.push(Some(vars.add(variable().binary())));
-            } else {
-                spare.push(None);
-            }
-        }
-        // Local tokens x[g][c][t], API tokens a[g][t], deferred-in tokens y[g][t] (Mtok).
-        let x: Vec<Vec<Vec<Option<Variable>>>> = groups
-            .iter()
-            .map(|group| {
-                (0..self.candidates.len())
-                    .map(|c| match (&self.fits[group.rep][c], n[c]) {
-                        (Ok(_), Some(_)) => (0..buckets.len())
-                            .map(|_| Some(vars.add(variable().min(0))))
-                            .collect(),
-                        _ => Vec::new(),
-                    })
-                    .collect()
-            })
-            .collect();
-        let a: Vec<Vec<Option<Variable>>> = groups
-            .iter()
-            .map(|group| match &self.api_price[group.rep] {
-                Ok(_) if api_allowed => (0..buckets.len())
-                    .map(|_| Some(vars.add(variable().min(0))))
-                    .collect(),
-                _ => vec![None; buckets.len()],
-            })
-            .collect();
-        let y: Vec<Vec<Option<Variable>>> = groups
-            .iter()
-            .enumerate()
-            .map(|(g, group)| {
-                (0..buckets.len())
-                    .map(|t| {
-                        (group.deferrable_share > 0.0 && in_window(g, t))
-                            .then(|| vars.add(variable().min(0)))
-                    })
-                    .collect()
-            })
-            .collect();
-        // New (bought) nodes per SKU: a variable only where owned nodes make it differ from Σ n.
-        let mut new_nodes: Vec<Expression> = Vec::with_capacity(self.skus.len());
-        let mut owned_links = Vec::new();
-        for sku in &self.skus {
-            let sum: Expression = self
-                .candidates
-                .iter()
-                .zip(&n)
-                .filter(|(c, _)| c.sku.id == sku.id)
-                .filter_map(|(_, v)| v.map(Expression::from))
-                .sum();
-            let owned = self.owned(sku);
-            if owned == 0 {
-                new_nodes.push(sum);
-            } else {
-                integer_variables += 1;
-                let new = vars.add(variable().integer().min(0));
-                owned_links.push(constraint!(new >= sum - f64::from(owned)));
-                new_nodes.push(Expression::from(new));
-            }
-        }
-
-        let mut objective = Expression::from(0.0);
-        for (s, sku) in self.skus.iter().enumerate() {
-            objective += self.assumptions.amortization_usd(sku.price_usd) * new_nodes[s].clone();
-        }
-        for (c, cand) in self.candidates.iter().enumerate() {
-            if let Some(nv) = n[c] {
-                objective += self.idle_usd(cand) * nv;
-            }
-            let busy = self.busy_extra_usd_per_hour(cand);
-            for (g, group) in groups.iter().enumerate() {
-                if let Ok(fit) = &self.fits[group.rep][c] {
-                    for xv in x[g][c].iter().flatten() {
-                        objective += busy * fit.hours_per_mtok * *xv;
-                    }
-                }
-            }
-        }
-        for (g, group) in groups.iter().enumerate() {
-            if let Ok(price) = &self.api_price[group.rep] {
-                for av in a[g].iter().flatten() {
-                    objective += *price * *av;
-                }
-            }
-        }
-        let variables = vars.len();
-        let mut model = Rows::default();
-        let mut constraints = 0;
-        for (g, group) in groups.iter().enumerate() {
-            if x[g].iter().all(Vec::is_empty) && a[g].iter().all(Option::is_none) {
-                return Err(SolveFailure::Infeasible);
-            }
-            for t in 0..buckets.len() {
-                let mut served: Expression = x[g]
-                    .iter()
-                    .filter_map(|row| row.get(t).copied().flatten())
-                    .map(Expression::from)
-                    .sum();
-                if let Some(av) = a[g][t] {
-                    served += av;
-                }
-                let fixed = (1.0 - group.deferrable_share) * demand[g][t];
-                match y[g][t] {
-                    Some(yv) => model.add_constraint(constraint!(served - yv == fixed)),
-                    None => model.add_constraint(constraint!(served == fixed)),
-                };
-                constraints += 1;
-            }
-            if group.deferrable_share > 0.0 {
-                let moved: Expression = y[g].iter().flatten().map(|v| Expression::from(*v)).sum();
-                model.add_constraint(constraint!(
-                    moved == group.deferrable_share * group.total_mtok
-                ));
-                constraints += 1;
-            }
-        }
-        for (c, nv) in n.iter().enumerate() {
-            let Some(nv) = nv else { continue };
-            for t in 0..buckets.len() {
-                let mut hours = Expression::from(0.0);
-                for (g, group) in groups.iter().enumerate() {
-                    if let (Some(Some(xv)), Ok(fit)) = (x[g][c].get(t), &self.fits[group.rep][c]) {
-                        hours += fit.capacity_hours_per_mtok() * *xv;
-                    }
-                }
-                let available = node_hours_in(t);
-                match spare[c] {
-                    Some(sv) => {
-                        model.add_constraint(constraint!(hours <= available * *nv - available * sv))
-                    }
-                    None => model.add_constraint(constraint!(hours <= available * *nv)),
-                };
-                constraints += 1;
-            }
-            if let Some(sv) = spare[c] {
-                let critical_mtok: f64 = groups
-                    .iter()
-                    .filter(|g| g.critical)
-                    .map(|g| g.total_mtok)
-                    .sum();
-                let critical_tokens: Expression = groups
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, g)| g.critical)
-                    .flat_map(|(g, _)| x[g][c].iter().flatten().map(|v| Expression::from(*v)))
-                    .sum();
-                model.add_constraint(constraint!(critical_tokens <= critical_mtok * sv));
-                constraints += 1;
-            }
-        }
-        if let Some(cap_w) = self.request.constraints.site_power_cap_w {
-            let watts: Expression = self
-                .candidates
-                .iter()
-                .zip(&n)
-                .filter_map(|(c, v)| v.map(|v| c.point.power_busy_w * v))
-                .sum();
-            model.add_constraint(constraint!(watts <= cap_w));
-            constraints += 1;
-        }
-        for link in owned_links {
-            model.add_constraint(link);
-            constraints += 1;
-        }
-        for sku in &self.skus {
-            if let Some(max) = self.max_nodes(sku) {
-                let sum: Expression = self
-                    .candidates
-                    .iter()
-                    .zip(&n)
-                    .filter(|(c, _)| c.sku.id == sku.id)
-                    .filter_map(|(_, v)| v.map(Expression::from))
-                    .sum();
-                model.add_constraint(constraint!(sum <= f64::from(max)));
-                constraints += 1;
-            }
-        }
-        if let Some(budget) = self.request.constraints.budget_usd {
-            let spend: Expression = self
-                .skus
-                .iter()
-                .zip(&new_nodes)
-                .map(|(sku, new)| sku.price_usd * new.clone())
-                .sum();
-            model.add_constraint(constraint!(spend <= budget));
-            constraints += 1;
-        }
-
+    /// Solves `model` with the settings' backend, within the settings' time limit and
+    /// `deadline`.
+    fn solve_model(
+        &self,
+        model: &Model,
+        settings: SolveSettings,
+        deadline: Option<Instant>,
+    ) -> Result<MipSolution, SolveFailure> {
+        let variables = model.columns.len();
         let size = || {
             format!(
-                "{variables} variables, {integer_variables} integer, {} hour buckets after merging identical hours",
-                buckets.len()
+                "{variables} variables, {} integer, {} hour buckets after merging identical hours",
+                model.integer_variables,
+                self.buckets.len()
             )
         };
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()).as_secs_f64());
@@ -1424,109 +1277,26 @@ impl<'a> Problem<'a> {
         }
         let backend = settings.backend.resolve(variables);
         let started = Instant::now();
-        let solved = match backend.run(vars, objective.clone(), model.0, limit, settings.mip_gap) {
+        let solved = match backend.run(model, limit, settings.mip_gap) {
             Ok(solved) => solved,
             Err(BackendFailure::Infeasible) => return Err(SolveFailure::Infeasible),
             Err(BackendFailure::TimeLimit) => return Err(SolveFailure::TimeLimit(size())),
             Err(BackendFailure::Other(message)) => return Err(SolveFailure::Solver(message)),
         };
         let solve_ms = started.elapsed().as_secs_f64() * 1_000.0;
-        let status = solved.status.to_string();
-        let solution = &solved.values;
-        let value = |v: Variable| solution.value(v).max(0.0);
-        let nodes: Vec<u32> = n
-            .iter()
-            .map(|v| v.map_or(0, |v| value(v).round() as u32))
-            .collect();
-        let spares: Vec<u32> = spare
-            .iter()
-            .zip(&nodes)
-            .map(|(v, &nodes)| v.map_or(0, |v| (value(v).round() as u32).min(nodes)))
-            .collect();
-
-        // Split each group's tokens back over its workloads in proportion to each one's need in
-        // each bucket: (1 − δ)·demand + its share of the deferred-in tokens.
-        let workload_count = self.workloads.len();
-        let mut bucket_local = vec![vec![Vec::new(); workload_count]; buckets.len()];
-        let mut bucket_api = vec![vec![0.0; workload_count]; buckets.len()];
-        let mut bucket_served = vec![vec![0.0; workload_count]; buckets.len()];
-        let mut bucket_busy_hours = vec![vec![0.0; self.candidates.len()]; buckets.len()];
-        let mut local_mtok = vec![vec![0.0; self.candidates.len()]; workload_count];
-        let mut api_mtok = vec![0.0; workload_count];
-        for (g, group) in groups.iter().enumerate() {
-            for (t, bucket) in buckets.iter().enumerate() {
-                let deferred_in = y[g][t].map_or(0.0, value);
-                let need: Vec<f64> = group
-                    .members
-                    .iter()
-                    .map(|&w| {
-                        let wl = &self.workloads[w];
-                        let own: f64 = bucket
-                            .hours
-                            .iter()
-                            .map(|&h| self.shares[w][h] * wl.monthly_tokens.millions())
-                            .sum();
-                        (1.0 - group.deferrable_share) * own
-                            + deferred_in * wl.monthly_tokens.millions() / group.total_mtok
-                    })
-                    .collect();
-                let total_need: f64 = need.iter().sum();
-                let api = a[g][t].map_or(0.0, value);
-                let local: Vec<(usize, f64)> = (0..self.candidates.len())
-                    .filter_map(|c| {
-                        x[g][c]
-                            .get(t)
-                            .copied()
-                            .flatten()
-                            .map(|v| (c, value(v)))
-                            .filter(|(_, m)| *m > 1e-12)
-                    })
-                    .collect();
-                for &(c, mtok) in &local {
-                    if let Ok(fit) = &self.fits[group.rep][c] {
-                        bucket_busy_hours[t][c] += fit.hours_per_mtok * mtok;
-                    }
-                }
-                for (k, &w) in group.members.iter().enumerate() {
-                    let share = if total_need > 0.0 {
-                        need[k] / total_need
-                    } else {
-                        0.0
-                    };
-                    bucket_served[t][w] = need[k];
-                    bucket_api[t][w] = api * share;
-                    api_mtok[w] += api * share;
-                    bucket_local[t][w] = local
-                        .iter()
-                        .map(|&(c, mtok)| {
-                            local_mtok[w][c] += mtok * share;
-                            (c, mtok * share)
-                        })
-                        .collect();
-                }
-            }
-        }
-        let objective_usd = objective.eval_with(solution);
-        let gap = solved.gap;
-        Ok(MipSolution {
-            backend: backend.describe(),
-            nodes,
-            spares,
-            local_mtok,
-            api_mtok,
-            bucket_local,
-            bucket_api,
-            bucket_served,
-            bucket_busy_hours,
-            options_kept,
-            status,
-            objective_usd,
-            gap,
-            solve_ms,
-            variables,
-            integer_variables,
-            constraints,
-        })
+        Ok(self
+            .extract(model, &solved.values)
+            .into_solution(SolveReport {
+                backend: backend.describe(),
+                status: solved.status.to_string(),
+                gap: solved.gap,
+                solve_ms,
+                variables,
+                integer_variables: model.integer_variables,
+                constraints: model.rows.len(),
+                options_kept: model.options_kept,
+                decomposition: None,
+            }))
     }
 
     /// New and owned nodes per candidate: owned nodes of a SKU go to its pools in option order.
@@ -1949,6 +1719,9 @@ impl<'a> Problem<'a> {
                 if self.buckets.len() == 1 { "" } else { "s" }
             ),
         ];
+        if let Some(d) = &optimum.decomposition {
+            notes.push(d.note(optimum.objective_usd, optimum.variables));
+        }
         if self.workloads.iter().any(|w| w.deferrable_share > 0.0) {
             notes.push("deferral: a workload's deferrable share of its whole cycle's tokens may be served at any hour of its window; the rest is served in the hour it arrives".into());
         }
@@ -2024,6 +1797,7 @@ impl<'a> Problem<'a> {
                 options_kept: optimum.options_kept,
                 workload_groups: self.groups.len(),
                 hour_buckets: self.buckets.len(),
+                decomposition: optimum.decomposition.clone(),
             },
             notes,
             schedule,

@@ -17,6 +17,7 @@ fn settings(backend: Backend) -> SolveSettings {
         time_limit_s: Some(120.0),
         mip_gap: None,
         backend,
+        ..SolveSettings::default()
     }
 }
 
@@ -117,14 +118,14 @@ fn highs_reaches_the_same_cost_as_microlp() {
 
 #[cfg(feature = "highs")]
 #[test]
-fn highs_solves_the_random_week_microlp_cannot() {
+fn highs_over_the_whole_random_week_agrees_with_the_decomposition() {
     let catalog = synthetic::catalog();
     let throughput = ThroughputModel::from_catalog(&catalog);
     let request = PlanRequest {
         workloads: synthetic::workloads(168),
         ..Default::default()
     };
-    let plan = propose_with(
+    let whole = propose_with(
         &catalog,
         &throughput,
         &request,
@@ -132,18 +133,43 @@ fn highs_solves_the_random_week_microlp_cannot() {
             time_limit_s: Some(300.0),
             mip_gap: Some(0.001),
             backend: Backend::Highs,
+            // The whole model, as HiGHS solves it without the decomposition.
+            decomposition: fleet_planner::solve::Decomposition::Never,
         },
     )
     .expect("HiGHS finds a plan");
-    assert_eq!(plan.solver.backend, "HiGHS (good_lp)");
-    assert_ne!(plan.solver.status, "time_limit");
-    assert!(plan.solver.gap <= 0.001 + 1e-9, "gap {}", plan.solver.gap);
+    assert_eq!(whole.solver.backend, "HiGHS (good_lp)");
+    assert_ne!(whole.solver.status, "time_limit");
+    assert!(whole.solver.gap <= 0.001 + 1e-9, "gap {}", whole.solver.gap);
     let demand: f64 = request
         .workloads
         .iter()
         .map(|w| w.monthly_tokens.0 as f64)
         .sum();
-    assert!((served_tokens(&plan) - demand).abs() <= 1e-6 * demand);
+    assert!((served_tokens(&whole) - demand).abs() <= 1e-6 * demand);
+    // microlp over the options the decomposition keeps: the two plans lie within each other's
+    // bounds.
+    let split = propose_with(
+        &catalog,
+        &throughput,
+        &request,
+        SolveSettings {
+            time_limit_s: Some(300.0),
+            mip_gap: Some(0.001),
+            backend: Backend::Microlp,
+            ..SolveSettings::default()
+        },
+    )
+    .expect("the decomposition finds a plan");
+    let (a, b) = (whole.solver.objective_usd, split.solver.objective_usd);
+    assert!(
+        a >= b * (1.0 - split.solver.gap) - 1e-6 * b,
+        "HiGHS ${a} below the bound of ${b}"
+    );
+    assert!(
+        b >= a * (1.0 - whole.solver.gap) - 1e-6 * a,
+        "${b} below HiGHS's bound of ${a}"
+    );
 }
 
 #[cfg(not(feature = "highs"))]
