@@ -9,6 +9,7 @@ use fleet_planner::plan::Plan;
 use fleet_planner::solve::{Decomposition, SolveSettings};
 use fleet_planner::{PlanError, ThroughputModel, TokenCount, propose, propose_with};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 /// One SKU, one quant, one model; numbers picked so the arithmetic is easy by hand.
 /// A node costs $36,000 (→ $1,000/month over 36 months) and decodes 156.25 tok/s; the API
@@ -814,42 +815,67 @@ fn settings(decomposition: Decomposition) -> SolveSettings {
     }
 }
 
+/// Solves `request` whole and decomposed and checks they agree: the same cost, a bound that never
+/// exceeds the whole model's optimum, the note wherever there is an option to price, and a
+/// schedule that meets every hour's demand within capacity.
+fn decomposed_matches_whole(catalog: &Catalog, request: &PlanRequest) -> Result<(), TestCaseError> {
+    let throughput = ThroughputModel::from_catalog(catalog);
+    let whole = propose_with(
+        catalog,
+        &throughput,
+        request,
+        settings(Decomposition::Never),
+    );
+    let split = propose_with(
+        catalog,
+        &throughput,
+        request,
+        settings(Decomposition::Always),
+    );
+    match (whole, split) {
+        (Ok(whole), Ok(split)) => {
+            let optimum = whole.solver.objective_usd;
+            let tolerance = 1e-6 * optimum.abs().max(1.0);
+            prop_assert!(
+                (split.solver.objective_usd - optimum).abs() <= tolerance,
+                "decomposed ${} vs whole ${optimum}",
+                split.solver.objective_usd
+            );
+            prop_assert!(split.solver.gap <= 1e-6, "gap {}", split.solver.gap);
+            let bound = split.solver.objective_usd * (1.0 - split.solver.gap);
+            prop_assert!(
+                bound <= optimum + tolerance,
+                "bound ${bound} above ${optimum}"
+            );
+            prop_assert_eq!(
+                split
+                    .notes
+                    .iter()
+                    .any(|n| n.starts_with("solve: decomposed")),
+                split.solver.options_kept > 0
+            );
+            check_schedule(&split, request);
+        }
+        (Err(PlanError::Infeasible { .. }), Err(PlanError::Infeasible { .. })) => {}
+        // microlp's simplex over the whole model sometimes stops at a singular basis (as the
+        // issue measured); there is then nothing to compare against.
+        (Err(PlanError::Solver(message)), _) if message.contains("Singular matrix") => {}
+        (whole, split) => prop_assert!(
+            false,
+            "whole {:?} vs decomposed {:?}",
+            whole.map(|p| p.solver.objective_usd),
+            split.map(|p| p.solver.objective_usd)
+        ),
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn the_decomposed_solve_reaches_the_whole_models_optimum(request in arb_limited_request()) {
-        let catalog = dear_api_catalog();
-        let throughput = ThroughputModel::from_catalog(&catalog);
-        let whole = propose_with(&catalog, &throughput, &request, settings(Decomposition::Never));
-        let split = propose_with(&catalog, &throughput, &request, settings(Decomposition::Always));
-        match (whole, split) {
-            (Ok(whole), Ok(split)) => {
-                let optimum = whole.solver.objective_usd;
-                let tolerance = 1e-6 * optimum.abs().max(1.0);
-                prop_assert!(
-                    (split.solver.objective_usd - optimum).abs() <= tolerance,
-                    "decomposed ${} vs whole ${optimum}", split.solver.objective_usd
-                );
-                prop_assert!(split.solver.gap <= 1e-6, "gap {}", split.solver.gap);
-                // The bound the decomposition proves never exceeds the whole model's optimum.
-                let bound = split.solver.objective_usd * (1.0 - split.solver.gap);
-                prop_assert!(bound <= optimum + tolerance, "bound ${bound} above ${optimum}");
-                // Decomposed wherever there is an option to price.
-                prop_assert_eq!(
-                    split.notes.iter().any(|n| n.starts_with("solve: decomposed")),
-                    split.solver.options_kept > 0
-                );
-                check_schedule(&split, &request);
-            }
-            (Err(PlanError::Infeasible { .. }), Err(PlanError::Infeasible { .. })) => {}
-            (whole, split) => prop_assert!(
-                false,
-                "whole {:?} vs decomposed {:?}",
-                whole.map(|p| p.solver.objective_usd),
-                split.map(|p| p.solver.objective_usd)
-            ),
-        }
+        decomposed_matches_whole(&dear_api_catalog(), &request)?;
     }
 }
 
@@ -902,31 +928,6 @@ proptest! {
 
     #[test]
     fn the_decomposed_solve_reaches_the_optimum_over_many_options(request in arb_synthetic_request()) {
-        let catalog = synthetic::catalog();
-        let throughput = ThroughputModel::from_catalog(&catalog);
-        let whole = propose_with(&catalog, &throughput, &request, settings(Decomposition::Never));
-        let split = propose_with(&catalog, &throughput, &request, settings(Decomposition::Always));
-        match (whole, split) {
-            (Ok(whole), Ok(split)) => {
-                let optimum = whole.solver.objective_usd;
-                let tolerance = 1e-6 * optimum.abs().max(1.0);
-                prop_assert!(
-                    (split.solver.objective_usd - optimum).abs() <= tolerance,
-                    "decomposed ${} vs whole ${optimum}", split.solver.objective_usd
-                );
-                prop_assert!(split.solver.gap <= 1e-6, "gap {}", split.solver.gap);
-                check_schedule(&split, &request);
-            }
-            (Err(PlanError::Infeasible { .. }), Err(PlanError::Infeasible { .. })) => {}
-            // microlp's simplex over the whole model sometimes stops at a singular basis (as the
-            // issue measured); there is then nothing to compare against.
-            (Err(PlanError::Solver(message)), _) if message.contains("Singular matrix") => {}
-            (whole, split) => prop_assert!(
-                false,
-                "whole {:?} vs decomposed {:?}",
-                whole.map(|p| p.solver.objective_usd),
-                split.map(|p| p.solver.objective_usd)
-            ),
-        }
+        decomposed_matches_whole(&synthetic::catalog(), &request)?;
     }
 }
