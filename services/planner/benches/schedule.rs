@@ -6,6 +6,7 @@
 //! ```text
 //! cargo bench -p fleet-planner --bench schedule                     # microlp
 //! cargo bench -p fleet-planner --bench schedule --features highs    # microlp and HiGHS
+//! cargo bench -p fleet-planner --bench schedule -- "168-h weights [microlp"   # rows whose label has this
 //! ```
 //!
 //! Three demand mixes: the presets (flat, business-hours, 8h-day and a week profile with quiet
@@ -32,6 +33,9 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; the first other argument keeps only the rows whose label
+    // contains it.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let catalog = catalog();
     let throughput = ThroughputModel::from_catalog(&catalog);
     println!(
@@ -61,6 +65,9 @@ fn main() {
                     _ => "auto",
                 };
                 let label = format!("{mix} [{}, {way}]", backend.describe());
+                if filter.as_ref().is_some_and(|f| !label.contains(f.as_str())) {
+                    continue;
+                }
                 let random = random_hours > 0;
                 let settings = SolveSettings {
                     time_limit_s: Some(if random { 20.0 } else { 60.0 }),
