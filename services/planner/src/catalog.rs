@@ -118,12 +118,95 @@ pub struct Model {
     pub max_context_tokens: u64,
     /// KV-cache bytes per token of context at FP16.
     pub kv_cache_bytes_per_token: f64,
+    /// Parameters every token reads, in billions: attention, dense layers, shared experts,
+    /// embeddings and head. Absent: all active parameters (a dense model), marked assumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always_used_params_b: Option<f64>,
+    /// Routed-expert parameters one token reads, in billions (experts per token × one expert's
+    /// parameters × MoE layers). Absent: 0 (a dense model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routed_params_per_token_b: Option<f64>,
+    /// Routed experts per MoE layer (0 for a dense model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experts: Option<u32>,
+    /// Routed experts each token uses per MoE layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experts_per_token: Option<u32>,
+    /// Transformer layers (blocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<u32>,
+    /// MoE layers among them (for llama.cpp's `--n-cpu-moe`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe_layers: Option<u32>,
     /// Where these come from.
     #[serde(flatten)]
     pub provenance: Provenance,
 }
 
+/// A model's shape as the physics uses it, with absent fields filled by their defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelShape {
+    /// Parameters in billions every token reads.
+    pub always_used_params_b: f64,
+    /// Routed-expert parameters in billions one token reads.
+    pub routed_params_per_token_b: f64,
+    /// Routed experts per MoE layer (0: dense).
+    pub experts: u32,
+    /// Routed experts per token per MoE layer.
+    pub experts_per_token: u32,
+    /// All routed-expert parameters in billions (every expert of every MoE layer).
+    pub expert_params_b: f64,
+}
+
+impl ModelShape {
+    /// Returns whether the model has routed experts that can live in host RAM.
+    pub fn is_moe(&self) -> bool {
+        self.experts > 0 && self.experts_per_token > 0 && self.routed_params_per_token_b > 0.0
+    }
+}
+
 impl Model {
+    /// Returns the model's shape; absent fields are a dense model's (all active parameters
+    /// always used, no experts), and [`Model::assumed_shape_fields`] names them.
+    pub fn shape(&self) -> ModelShape {
+        let routed = self.routed_params_per_token_b.unwrap_or(0.0);
+        let always = self
+            .always_used_params_b
+            .unwrap_or(self.active_params_b - routed);
+        let experts = self.experts.unwrap_or(0);
+        let per_token = self.experts_per_token.unwrap_or(0);
+        let expert_params_b = if experts > 0 && per_token > 0 {
+            (self.total_params_b - always).max(routed)
+        } else {
+            0.0
+        };
+        ModelShape {
+            always_used_params_b: always,
+            routed_params_per_token_b: routed,
+            experts,
+            experts_per_token: per_token,
+            expert_params_b,
+        }
+    }
+
+    /// Returns the shape fields the record does not give (their defaults are used).
+    pub fn assumed_shape_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.always_used_params_b.is_none() {
+            out.push("always_used_params_b");
+        }
+        if self.routed_params_per_token_b.is_none() {
+            out.push("routed_params_per_token_b");
+        }
+        if self.experts.is_none() {
+            out.push("experts");
+        }
+        if self.experts_per_token.is_none() {
+            out.push("experts_per_token");
+        }
+        out
+    }
+
     /// Returns the weight size in GB at a quantization: all parameters, since a mixture-of-experts
     /// model must hold every expert somewhere, not only the active ones.
     pub fn weights_gb(&self, quant: &Quant) -> f64 {
@@ -166,9 +249,124 @@ pub struct HardwareSku {
     pub power_idle_w: f64,
     /// llama.cpp backend: cuda, metal or rocm.
     pub backend: String,
+    /// Memory bandwidth of one accelerator, GB/s (of the unified memory on Apple silicon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bandwidth_gb_s: Option<f64>,
+    /// Dense FP16 compute of one accelerator, TFLOPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_tflops: Option<f64>,
+    /// Host RAM of the node, GB (ignored with unified memory: that is one tier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ram_gb: Option<f64>,
+    /// Host RAM bandwidth, GB/s (channels × 8 bytes × MT/s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ram_bandwidth_gb_s: Option<f64>,
+    /// Link between host and accelerator (PCIe), GB/s per direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_link_gb_s: Option<f64>,
+    /// Sequential disk read, GB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_read_gb_s: Option<f64>,
     /// Where these come from.
     #[serde(flatten)]
     pub provenance: Provenance,
+}
+
+/// Spec defaults for hardware records that do not give a figure (older databases, short
+/// catalog files). Each is marked assumed wherever it is used.
+pub mod spec_defaults {
+    /// Accelerator memory bandwidth, GB/s: between the RX 7900 XTX (960) and RTX 4090 (1,008).
+    pub const MEMORY_BANDWIDTH_GB_S: f64 = 960.0;
+    /// Unified memory bandwidth, GB/s: the M2/M3 Max class (400).
+    pub const UNIFIED_MEMORY_BANDWIDTH_GB_S: f64 = 400.0;
+    /// Dense FP16 compute, TFLOPS.
+    pub const COMPUTE_TFLOPS: f64 = 60.0;
+    /// Host RAM, GB: a desktop's 2 × 32 GB.
+    pub const HOST_RAM_GB: f64 = 64.0;
+    /// Host RAM bandwidth, GB/s: dual-channel DDR5-5600 (2 × 8 bytes × 5600 MT/s).
+    pub const HOST_RAM_BANDWIDTH_GB_S: f64 = 89.6;
+    /// Host link, GB/s: PCIe 4.0 x16.
+    pub const HOST_LINK_GB_S: f64 = 32.0;
+    /// Disk read, GB/s: an NVMe Gen4 SSD.
+    pub const DISK_READ_GB_S: f64 = 7.0;
+}
+
+/// A node's specs as the physics uses them, with absent fields filled by their defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodeSpecs {
+    /// Memory bandwidth per accelerator, GB/s.
+    pub memory_bandwidth_gb_s: f64,
+    /// Dense FP16 compute per accelerator, TFLOPS.
+    pub compute_tflops: f64,
+    /// Host RAM, GB (0 with unified memory).
+    pub host_ram_gb: f64,
+    /// Host RAM bandwidth, GB/s.
+    pub host_ram_bandwidth_gb_s: f64,
+    /// Host link, GB/s.
+    pub host_link_gb_s: f64,
+    /// Disk read, GB/s.
+    pub disk_read_gb_s: f64,
+}
+
+impl HardwareSku {
+    /// Returns the node's specs; absent fields take [`spec_defaults`], and
+    /// [`HardwareSku::assumed_spec_fields`] names them.
+    pub fn specs(&self) -> NodeSpecs {
+        use spec_defaults as d;
+        NodeSpecs {
+            memory_bandwidth_gb_s: self
+                .memory_bandwidth_gb_s
+                .unwrap_or(if self.unified_memory {
+                    d::UNIFIED_MEMORY_BANDWIDTH_GB_S
+                } else {
+                    d::MEMORY_BANDWIDTH_GB_S
+                }),
+            compute_tflops: self.compute_tflops.unwrap_or(d::COMPUTE_TFLOPS),
+            host_ram_gb: if self.unified_memory {
+                0.0
+            } else {
+                self.host_ram_gb.unwrap_or(d::HOST_RAM_GB)
+            },
+            host_ram_bandwidth_gb_s: self
+                .host_ram_bandwidth_gb_s
+                .unwrap_or(d::HOST_RAM_BANDWIDTH_GB_S),
+            host_link_gb_s: self.host_link_gb_s.unwrap_or(d::HOST_LINK_GB_S),
+            disk_read_gb_s: self.disk_read_gb_s.unwrap_or(d::DISK_READ_GB_S),
+        }
+    }
+
+    /// Returns the spec fields the record does not give (their defaults are used). Host RAM
+    /// fields do not count on unified memory.
+    pub fn assumed_spec_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.memory_bandwidth_gb_s.is_none() {
+            out.push("memory_bandwidth_gb_s");
+        }
+        if self.compute_tflops.is_none() {
+            out.push("compute_tflops");
+        }
+        if !self.unified_memory {
+            if self.host_ram_gb.is_none() {
+                out.push("host_ram_gb");
+            }
+            if self.host_ram_bandwidth_gb_s.is_none() {
+                out.push("host_ram_bandwidth_gb_s");
+            }
+            if self.host_link_gb_s.is_none() {
+                out.push("host_link_gb_s");
+            }
+        }
+        out
+    }
+
+    /// Returns how the named field is known: assumed when it is a spec the record does not give.
+    pub fn kind_of(&self, field: &str) -> FigureKind {
+        if self.assumed_spec_fields().contains(&field) {
+            FigureKind::Assumed
+        } else {
+            self.provenance.kind_of(field)
+        }
+    }
 }
 
 /// A measured throughput point of one configuration.
@@ -195,9 +393,64 @@ pub struct Benchmark {
     pub power_w: f64,
     /// Whether weights spill to CPU RAM.
     pub offload: bool,
+    /// Context the run held per stream (prompt + completion tokens); absent: 4,096.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tokens: Option<u32>,
     /// Where these come from.
     #[serde(flatten)]
     pub provenance: Provenance,
+}
+
+/// Context assumed for a benchmark that does not say what it ran at.
+pub const DEFAULT_BENCHMARK_CONTEXT_TOKENS: u32 = 4_096;
+
+impl Benchmark {
+    /// Returns the context the run held per stream.
+    pub fn context(&self) -> u32 {
+        self.context_tokens
+            .unwrap_or(DEFAULT_BENCHMARK_CONTEXT_TOKENS)
+    }
+}
+
+/// Efficiencies and buffers of the roofline estimate (`crate::physics`), as data: seeded from
+/// measured runs, each with its provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhysicsParams {
+    /// Share of accelerator memory bandwidth a memory-bound decode reaches (weights all in
+    /// accelerator memory).
+    pub decode_efficiency_accelerator: f64,
+    /// Share of host RAM bandwidth reached while experts sit in host RAM (the accelerator part
+    /// of such a step is read at `decode_efficiency_accelerator`).
+    pub decode_efficiency_host: f64,
+    /// Share of unified memory bandwidth reached (Apple silicon).
+    pub decode_efficiency_unified: f64,
+    /// Share of dense compute a compute-bound prefill reaches.
+    pub prefill_efficiency_compute: f64,
+    /// Share of the host link's bandwidth reached while prefill streams host-resident experts
+    /// to the accelerator.
+    pub prefill_efficiency_link: f64,
+    /// ± band of an estimate with everything in accelerator memory, as a fraction.
+    pub band_accelerator: f64,
+    /// ± band of an estimate with experts in host RAM.
+    pub band_host: f64,
+    /// ± band of an estimate on unified memory.
+    pub band_unified: f64,
+    /// Runtime buffers per llama-server instance (compute graph, CUDA/Metal context), GB.
+    pub runtime_overhead_gb: f64,
+    /// Tokens one prefill step processes (llama.cpp's `--ubatch-size`).
+    pub prefill_batch_tokens: u32,
+    /// Context the estimates of planned options assume per stream (prompt + completion).
+    pub planning_context_tokens: u32,
+    /// Where these come from.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+impl Default for PhysicsParams {
+    /// Returns the embedded default catalog's parameters.
+    fn default() -> Self {
+        embedded_physics_params()
+    }
 }
 
 /// A hosted API that can take spillover.
@@ -253,6 +506,29 @@ pub struct Catalog {
     /// API offers.
     #[serde(rename = "api", default)]
     pub apis: Vec<ApiOffer>,
+    /// Efficiencies of the roofline estimate; absent: the embedded default's.
+    #[serde(default = "default_physics_params")]
+    pub physics: PhysicsParams,
+}
+
+fn default_physics_params() -> PhysicsParams {
+    embedded_physics_params()
+}
+
+/// Returns the embedded default catalog's physics parameters (parsed once).
+fn embedded_physics_params() -> PhysicsParams {
+    static PARAMS: std::sync::OnceLock<PhysicsParams> = std::sync::OnceLock::new();
+    PARAMS
+        .get_or_init(|| {
+            #[derive(Deserialize)]
+            struct OnlyPhysics {
+                physics: PhysicsParams,
+            }
+            let only: OnlyPhysics = toml::from_str(DEFAULT_CATALOG_TOML)
+                .expect("catalog/default.toml has a [physics] table");
+            only.physics
+        })
+        .clone()
 }
 
 impl Catalog {
@@ -390,6 +666,100 @@ impl Catalog {
         for m in &self.models {
             positive("model", &m.id, "total_params_b", m.total_params_b)?;
             positive("model", &m.id, "active_params_b", m.active_params_b)?;
+            non_negative(
+                "model",
+                &m.id,
+                "kv_cache_bytes_per_token",
+                m.kv_cache_bytes_per_token,
+            )?;
+            let invalid = |field: &'static str, reason: String| CatalogError::InvalidField {
+                record: "model",
+                id: m.id.clone(),
+                field,
+                reason,
+            };
+            if m.active_params_b > m.total_params_b {
+                return Err(invalid(
+                    "active_params_b",
+                    format!(
+                        "must not exceed total_params_b ({}), got {}",
+                        m.total_params_b, m.active_params_b
+                    ),
+                ));
+            }
+            if let Some(v) = m.always_used_params_b {
+                positive("model", &m.id, "always_used_params_b", v)?;
+                if v > m.total_params_b {
+                    return Err(invalid(
+                        "always_used_params_b",
+                        format!(
+                            "must not exceed total_params_b ({}), got {v}",
+                            m.total_params_b
+                        ),
+                    ));
+                }
+            }
+            if let Some(v) = m.routed_params_per_token_b {
+                non_negative("model", &m.id, "routed_params_per_token_b", v)?;
+            }
+            let shape = m.shape();
+            if shape.always_used_params_b <= 0.0 {
+                return Err(invalid(
+                    "routed_params_per_token_b",
+                    format!(
+                        "leaves no always-used parameters: active_params_b {} minus {} routed",
+                        m.active_params_b, shape.routed_params_per_token_b
+                    ),
+                ));
+            }
+            if shape.always_used_params_b + shape.routed_params_per_token_b
+                > m.total_params_b * (1.0 + 1e-9)
+            {
+                return Err(invalid(
+                    "routed_params_per_token_b",
+                    format!(
+                        "always-used ({}) plus routed ({}) parameters per token exceed total_params_b ({})",
+                        shape.always_used_params_b,
+                        shape.routed_params_per_token_b,
+                        m.total_params_b
+                    ),
+                ));
+            }
+            if shape.experts_per_token > shape.experts {
+                return Err(invalid(
+                    "experts_per_token",
+                    format!(
+                        "must not exceed experts ({}), got {}",
+                        shape.experts, shape.experts_per_token
+                    ),
+                ));
+            }
+            if shape.experts > 0 && shape.experts_per_token == 0 {
+                return Err(invalid(
+                    "experts_per_token",
+                    format!(
+                        "must be at least 1 for a model with {} experts",
+                        shape.experts
+                    ),
+                ));
+            }
+            if shape.routed_params_per_token_b > 0.0 && shape.experts == 0 {
+                return Err(invalid(
+                    "experts",
+                    "must be given (at least 1) when routed_params_per_token_b is above 0".into(),
+                ));
+            }
+            if m.layers == Some(0) {
+                return Err(invalid("layers", "must be at least 1".into()));
+            }
+            if let (Some(moe), Some(layers)) = (m.moe_layers, m.layers)
+                && moe > layers
+            {
+                return Err(invalid(
+                    "moe_layers",
+                    format!("must not exceed layers ({layers}), got {moe}"),
+                ));
+            }
         }
         for q in &self.quants {
             positive("quant", &q.id, "bits_per_param", q.bits_per_param)?;
@@ -420,6 +790,20 @@ impl Catalog {
             non_negative("hardware", &h.id, "price_usd", h.price_usd)?;
             positive("hardware", &h.id, "power_full_w", h.power_full_w)?;
             non_negative("hardware", &h.id, "power_idle_w", h.power_idle_w)?;
+            for (field, value) in [
+                ("memory_bandwidth_gb_s", h.memory_bandwidth_gb_s),
+                ("compute_tflops", h.compute_tflops),
+                ("host_ram_bandwidth_gb_s", h.host_ram_bandwidth_gb_s),
+                ("host_link_gb_s", h.host_link_gb_s),
+                ("disk_read_gb_s", h.disk_read_gb_s),
+            ] {
+                if let Some(value) = value {
+                    positive("hardware", &h.id, field, value)?;
+                }
+            }
+            if let Some(value) = h.host_ram_gb {
+                non_negative("hardware", &h.id, "host_ram_gb", value)?;
+            }
             if h.power_idle_w > h.power_full_w {
                 // Busy hours are billed as idle power plus the extra of full load.
                 return Err(CatalogError::InvalidField {
@@ -481,6 +865,68 @@ impl Catalog {
             positive("benchmark", &id, "decode_tok_s", b.decode_tok_s)?;
             positive("benchmark", &id, "prefill_tok_s", b.prefill_tok_s)?;
             positive("benchmark", &id, "power_w", b.power_w)?;
+            non_negative("benchmark", &id, "vram_used_gb", b.vram_used_gb)?;
+            if b.context_tokens == Some(0) {
+                return Err(CatalogError::InvalidField {
+                    record: "benchmark",
+                    id,
+                    field: "context_tokens",
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
+        let p = &self.physics;
+        for (field, value) in [
+            (
+                "decode_efficiency_accelerator",
+                p.decode_efficiency_accelerator,
+            ),
+            ("decode_efficiency_host", p.decode_efficiency_host),
+            ("decode_efficiency_unified", p.decode_efficiency_unified),
+            ("prefill_efficiency_compute", p.prefill_efficiency_compute),
+            ("prefill_efficiency_link", p.prefill_efficiency_link),
+        ] {
+            if !(value > 0.0 && value <= 1.0) {
+                return Err(CatalogError::InvalidField {
+                    record: "physics",
+                    id: "defaults".into(),
+                    field,
+                    reason: format!("must be in (0, 1], got {value}"),
+                });
+            }
+        }
+        for (field, value) in [
+            ("band_accelerator", p.band_accelerator),
+            ("band_host", p.band_host),
+            ("band_unified", p.band_unified),
+        ] {
+            if !(value.is_finite() && (0.0..1.0).contains(&value)) {
+                return Err(CatalogError::InvalidField {
+                    record: "physics",
+                    id: "defaults".into(),
+                    field,
+                    reason: format!("must be in [0, 1), got {value}"),
+                });
+            }
+        }
+        non_negative(
+            "physics",
+            "defaults",
+            "runtime_overhead_gb",
+            p.runtime_overhead_gb,
+        )?;
+        for (field, value) in [
+            ("prefill_batch_tokens", p.prefill_batch_tokens),
+            ("planning_context_tokens", p.planning_context_tokens),
+        ] {
+            if value == 0 {
+                return Err(CatalogError::InvalidField {
+                    record: "physics",
+                    id: "defaults".into(),
+                    field,
+                    reason: "must be at least 1".into(),
+                });
+            }
         }
         for a in &self.apis {
             if self.model(&a.model).is_none() {

@@ -452,6 +452,12 @@ pub fn hardware_from_pb(pb: pb::HardwareSku) -> Result<HardwareSku, Status> {
         power_full_w: pb.power_full_w,
         power_idle_w: pb.power_idle_w,
         backend: pb.backend,
+        memory_bandwidth_gb_s: None,
+        compute_tflops: None,
+        host_ram_gb: None,
+        host_ram_bandwidth_gb_s: None,
+        host_link_gb_s: None,
+        disk_read_gb_s: None,
         provenance: provenance_from_pb(pb.provenance),
     })
 }
@@ -488,6 +494,7 @@ pub fn benchmark_from_pb(pb: pb::Benchmark) -> Result<Benchmark, Status> {
         prefill_tok_s: pb.prefill_tok_s,
         power_w: pb.power_w,
         offload: pb.offload,
+        context_tokens: None,
         provenance: provenance_from_pb(pb.provenance),
     })
 }

@@ -10,7 +10,8 @@
 //! | [`catalog`] | hardware, models, quants, benchmarks, API offers, with provenance; the embedded default |
 //! | [`demand`] | workloads and plan requests, from flags or TOML/JSON files, validated |
 //! | [`cost`] | amortization, energy, tokens/month and the break-even table |
-//! | [`throughput`] | per-configuration throughput points and where they come from |
+//! | [`physics`] | placement, roofline ceilings and estimates, and the verdict on every benchmark |
+//! | [`throughput`] | per-configuration throughput points and their basis: measured, published or estimated |
 //! | [`queueing`] | Erlang C: the utilization a TTFT p95 limit allows at N slots |
 //! | [`solve`] | the mixed-integer program over hour buckets and [`solve::propose`]; large models decomposed |
 //! | [`interior_point`] | an interior-point LP solver for block-angular programs, with duals |
@@ -39,6 +40,7 @@ pub mod error;
 pub mod grpc;
 pub mod interior_point;
 pub mod metrics;
+pub mod physics;
 pub mod plan;
 pub mod queueing;
 pub mod schedule;

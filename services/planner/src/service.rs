@@ -786,6 +786,12 @@ fn hardware_from_row(row: HardwareRow) -> Result<HardwareSku, ServiceError> {
         power_full_w: row.power_full_w,
         power_idle_w: row.power_idle_w,
         backend: row.backend,
+        memory_bandwidth_gb_s: None,
+        compute_tflops: None,
+        host_ram_gb: None,
+        host_ram_bandwidth_gb_s: None,
+        host_link_gb_s: None,
+        disk_read_gb_s: None,
         provenance,
     })
 }
@@ -824,6 +830,7 @@ fn benchmark_from_row(row: BenchmarkRow) -> Result<Benchmark, ServiceError> {
         prefill_tok_s: row.prefill_tok_s,
         power_w: row.power_w,
         offload: row.offload,
+        context_tokens: None,
         provenance,
     })
 }
