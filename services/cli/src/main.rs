@@ -705,6 +705,7 @@ fn request_from_args(args: &RequestArgs) -> Result<PlanRequest, Failure> {
                 workloads: vec![workload],
                 constraints: FleetConstraints::default(),
                 overrides: CostOverrides::default(),
+                trust_published: false,
             }
         }
     };
@@ -870,6 +871,12 @@ async fn hardware(client: &mut Client, command: HardwareCommand) -> Result<Strin
                 power_full_w: args.power_full_w,
                 power_idle_w: args.power_idle_w,
                 backend: args.backend,
+                memory_bandwidth_gb_s: None,
+                compute_tflops: None,
+                host_ram_gb: None,
+                host_ram_bandwidth_gb_s: None,
+                host_link_gb_s: None,
+                disk_read_gb_s: None,
                 provenance: fleet_planner::catalog::Provenance {
                     source: args.source,
                     ..Default::default()

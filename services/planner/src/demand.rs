@@ -325,6 +325,11 @@ pub struct PlanRequest {
     /// Cost assumption overrides.
     #[serde(default)]
     pub overrides: CostOverrides,
+    /// Plan on published benchmark figures even where the physics finds them implausible or
+    /// impossible (the plan says so in its summary); without it such figures are replaced by
+    /// the roofline estimate of a configuration that fits, or dropped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trust_published: bool,
 }
 
 impl PlanRequest {
@@ -709,6 +714,7 @@ pub fn parse_workload_file(text: &str, format: FileFormat) -> Result<PlanRequest
             electricity_usd_per_kwh: file.kwh_price,
             amortization_months: file.amortization_months,
         },
+        trust_published: false,
     })
 }
 

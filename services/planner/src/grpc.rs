@@ -248,6 +248,7 @@ pub fn plan_request_from_pb(request: pb::ProposeRequest) -> Result<PlanRequest, 
             electricity_usd_per_kwh: request.electricity_usd_per_kwh,
             amortization_months: request.amortization_months,
         },
+        trust_published: false,
     })
 }
 

@@ -492,7 +492,7 @@ prop_compose! {
                 utilization_cap,
                 electricity_usd_per_kwh: kwh,
                 amortization_months: months,
-            },
+            }, trust_published: false,
         }
     }
 }
@@ -598,7 +598,7 @@ prop_compose! {
                 utilization_cap,
                 electricity_usd_per_kwh: kwh,
                 amortization_months: months,
-            },
+            }, trust_published: false,
         }
     }
 }
@@ -658,6 +658,7 @@ fn solver_numerics_at_large_demand() {
         workloads: vec![w0],
         constraints: FleetConstraints::default(),
         overrides: CostOverrides::default(),
+        trust_published: false,
     };
     let settings = SolveSettings {
         time_limit_s: Some(2.0),
