@@ -78,7 +78,23 @@ impl Backend {
         let problem = GoodLpModel::new(model, time_limit_s, mip_gap);
         let (status, gap, values) = match self {
             Backend::Highs => run_highs(problem)?,
-            Backend::Auto | Backend::Microlp => run_microlp(problem)?,
+            Backend::Auto | Backend::Microlp => match run_microlp(problem) {
+                // microlp's feasibility guard is absolute: rows with large coefficients can
+                // leave a vertex just outside it. The same rows each divided by their largest
+                // coefficient are the same model, better conditioned: try once more with them.
+                Err(BackendFailure::Other(first)) => {
+                    let equilibrated = equilibrate_rows(model);
+                    run_microlp(GoodLpModel::new(&equilibrated, time_limit_s, mip_gap)).map_err(
+                        |failure| match failure {
+                            BackendFailure::Other(second) => BackendFailure::Other(format!(
+                                "{first} (and again with equilibrated rows: {second})"
+                            )),
+                            other => other,
+                        },
+                    )?
+                }
+                other => other?,
+            },
         };
         if values.len() != model.columns.len() {
             return Err(BackendFailure::Other(format!(
@@ -93,6 +109,22 @@ impl Backend {
             values,
         })
     }
+}
+
+/// Returns the model with every row scaled so its largest coefficient is 1 in magnitude: the
+/// same feasible set and objective.
+fn equilibrate_rows(model: &Model) -> Model {
+    let mut scaled = model.clone();
+    for row in &mut scaled.rows {
+        let largest = row.terms.iter().map(|(_, a)| a.abs()).fold(0.0, f64::max);
+        if largest > 0.0 && largest.is_finite() {
+            for (_, a) in &mut row.terms {
+                *a /= largest;
+            }
+            row.rhs /= largest;
+        }
+    }
+    scaled
 }
 
 impl FromStr for Backend {

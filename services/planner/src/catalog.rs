@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 /// The default catalog's TOML text, embedded at build time.
 pub const DEFAULT_CATALOG_TOML: &str = include_str!("../../../catalog/default.toml");
 
+/// The highest API price per million tokens a catalog accepts (a thousand times the dearest
+/// frontier model's list price).
+pub const MAX_API_USD_PER_MILLION: f64 = 100_000.0;
+
 /// Returns why a catalog could not be loaded; each variant names the record and field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CatalogError {
@@ -500,8 +504,8 @@ pub struct Catalog {
     /// Hardware SKUs.
     #[serde(rename = "hardware")]
     pub hardware: Vec<HardwareSku>,
-    /// Benchmarks.
-    #[serde(rename = "benchmark")]
+    /// Benchmarks (none: every option is estimated from specs).
+    #[serde(rename = "benchmark", default)]
     pub benchmarks: Vec<Benchmark>,
     /// API offers.
     #[serde(rename = "api", default)]
@@ -949,6 +953,22 @@ impl Catalog {
                 "output_usd_per_million",
                 a.output_usd_per_million,
             )?;
+            for (field, value) in [
+                ("input_usd_per_million", a.input_usd_per_million),
+                ("output_usd_per_million", a.output_usd_per_million),
+            ] {
+                // Past this a price is a typo, and it would drown every other cost in the MIP.
+                if value > MAX_API_USD_PER_MILLION {
+                    return Err(CatalogError::InvalidField {
+                        record: "api",
+                        id: a.id.clone(),
+                        field,
+                        reason: format!(
+                            "must be at most {MAX_API_USD_PER_MILLION} USD per million tokens, got {value}"
+                        ),
+                    });
+                }
+            }
             positive("api", &a.id, "ttft_p95_ms", a.ttft_p95_ms)?;
         }
         Ok(())

@@ -553,7 +553,11 @@ pub fn api_offer_to_pb(a: &ApiOffer) -> pb::ApiOffer {
 
 fn throughput_point_to_pb(p: &ThroughputPoint) -> pb::ThroughputPoint {
     let (source, nodes, windows, last) = match &p.provenance {
-        ThroughputProvenance::Catalog { .. } => (pb::ThroughputSource::Catalog, 0, 0, 0),
+        // The basis in words is `provenance`; the enum tells measured from catalog-derived.
+        ThroughputProvenance::Catalog { .. }
+        | ThroughputProvenance::Published { .. }
+        | ThroughputProvenance::Trusted { .. }
+        | ThroughputProvenance::Estimated { .. } => (pb::ThroughputSource::Catalog, 0, 0, 0),
         ThroughputProvenance::Measured {
             nodes,
             windows,

@@ -43,6 +43,9 @@ pub struct Plan {
     /// Per hour of the planning day or week: tokens per workload on each pool and to the API.
     #[serde(default)]
     pub schedule: Schedule,
+    /// Whether the request trusted published figures the physics rejects.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trust_published: bool,
 }
 
 /// The API offer's terms as used.
@@ -115,9 +118,11 @@ pub struct Pool {
     pub power_idle_w: f64,
     /// Node price.
     pub price_usd: f64,
-    /// "catalog" or "measured: …".
+    /// The figures' basis: `measured: …`, `published (plausible)`, `estimated ±25% (…)`, or
+    /// `catalog` in plans made before the physics check.
     pub throughput_provenance: String,
-    /// Weights do not fit in accelerator memory: the figures were measured with CPU/RAM offload.
+    /// Where the weights live when not all in accelerator memory (experts in host RAM, with the
+    /// numbers), or that the figures were trusted as published against the physics.
     pub offload_note: Option<String>,
 }
 

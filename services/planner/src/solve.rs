@@ -52,13 +52,14 @@ use crate::catalog::{ApiOffer, Catalog, HardwareSku};
 use crate::cost::CostAssumptions;
 use crate::demand::{HOURS_PER_DAY, HOURS_PER_WEEK, PlanRequest, Workload};
 use crate::error::PlanError;
+use crate::physics;
 use crate::plan::{
     ApiTerms, Baseline, BaselineKind, BreakEven, CostBreakdown, NOT_SOLVED, Plan, Pool, Route,
     RouteShare, SolverReport,
 };
 use crate::queueing;
 use crate::schedule::{HourWorkload, Schedule, ScheduleHour};
-use crate::throughput::{ThroughputModel, ThroughputPoint};
+use crate::throughput::{ThroughputModel, ThroughputPoint, ThroughputProvenance};
 use crate::units::{format_int, format_ms, format_tokens, format_usd};
 
 /// Solver limits.
@@ -492,8 +493,8 @@ impl<'a> Problem<'a> {
         let mut skus: Vec<&HardwareSku> = Vec::new();
         let mut candidates = Vec::new();
         for point in throughput
-            .points
-            .iter()
+            .points_for(request.trust_published)
+            .into_iter()
             .filter(|p| models.contains(&p.model.as_str()))
         {
             let (Some(sku), Some(quant)) = (catalog.sku(&point.sku), catalog.quant(&point.quant))
@@ -518,12 +519,32 @@ impl<'a> Problem<'a> {
         }
         if candidates.is_empty() {
             let mut wanted = models.clone();
+            wanted.sort_unstable();
             wanted.dedup();
+            let dropped: Vec<String> = throughput
+                .dropped
+                .iter()
+                .filter(|d| wanted.contains(&d.model.as_str()))
+                .map(|d| format!("{} {}: {}", d.sku, d.quant, d.reason))
+                .collect();
             return Err(PlanError::Infeasible {
-                reason: format!(
-                    "the catalog has no benchmarked hardware for model '{}'",
-                    wanted.join("', '")
-                ),
+                reason: if dropped.is_empty() {
+                    format!(
+                        "no catalog hardware can hold model '{}' (no configuration fits)",
+                        wanted.join("', '")
+                    )
+                } else {
+                    format!(
+                        "no catalog hardware can hold model '{}': {}{}",
+                        wanted.join("', '"),
+                        dropped.join("; "),
+                        if request.trust_published {
+                            ""
+                        } else {
+                            " (--trust-published plans on the published figures anyway)"
+                        }
+                    )
+                },
             });
         }
         let fits = workloads
@@ -551,8 +572,38 @@ impl<'a> Problem<'a> {
                         let prompt = f64::from(w.prompt_tokens);
                         let output_tokens =
                             prompt * (1.0 - w.input_share) / w.input_share.max(0.01);
-                        // Every slot beyond the first holds its own KV cache for a whole request.
-                        if let Some(model) = model
+                        // Every slot holds its own KV cache for a whole request: a placed
+                        // configuration is placed again at this workload's context.
+                        // Figures read off a benchmark keep its measured memory use.
+                        let pure_estimate = matches!(
+                            c.point.provenance,
+                            ThroughputProvenance::Estimated { anchor: None, .. }
+                        );
+                        if let (true, Some(model), Some(placed), Some(quant)) = (
+                            pure_estimate,
+                            model,
+                            c.point.placement.as_ref(),
+                            catalog.quant(&c.point.quant),
+                        ) {
+                            let config = physics::Config {
+                                sku: c.sku,
+                                model,
+                                quant,
+                                context_tokens: (prompt + output_tokens).ceil() as u32,
+                                slots: c.point.concurrency,
+                                devices_per_instance: Some(placed.devices_per_instance),
+                            };
+                            let here = physics::place(&config, &catalog.physics);
+                            if !here.fits {
+                                let (needed_gb, have_gb) =
+                                    if here.accelerator_needed_gb > here.accelerator_have_gb {
+                                        (here.accelerator_needed_gb, here.accelerator_have_gb)
+                                    } else {
+                                        (here.host_needed_gb, here.host_have_gb)
+                                    };
+                                why.push(Rejection::Memory { needed_gb, have_gb });
+                            }
+                        } else if let Some(model) = model
                             && !c.point.offload
                             && c.point.concurrency > 1
                         {
@@ -1358,19 +1409,13 @@ impl<'a> Problem<'a> {
                 let node_hours = f64::from(nodes) * self.hours();
                 let busy_hours = busy_hours.min(node_hours);
                 let capex_usd = f64::from(new_nodes) * cand.sku.price_usd;
-                let energy_usd = self.assumptions.energy_usd(cand.point.power_busy_w, busy_hours)
+                let energy_usd = self
+                    .assumptions
+                    .energy_usd(cand.point.power_busy_w, busy_hours)
                     + self
                         .assumptions
                         .energy_usd(cand.sku.power_idle_w, node_hours - busy_hours);
-                let memory_gb =
-                    f64::from(cand.sku.accelerators) * cand.sku.memory_per_device_gb;
-                let weights_gb = match (
-                    self.catalog.model(&cand.point.model),
-                    self.catalog.quant(&cand.point.quant),
-                ) {
-                    (Some(model), Some(quant)) => model.weights_gb(quant),
-                    _ => 0.0,
-                };
+
                 let peak_utilization = self
                     .buckets
                     .iter()
@@ -1380,13 +1425,17 @@ impl<'a> Problem<'a> {
                             / (b.hours.len() as f64 * self.occurrences() * f64::from(nodes))
                     })
                     .fold(0.0, f64::max);
-                let offload_note = (weights_gb > memory_gb || cand.point.offload).then(|| {
-                    format!(
-                        "weights {} GB > {} GB accelerator memory: runs with CPU/RAM offload, and the throughput figures were measured that way",
-                        trim_float((weights_gb * 10.0).round() / 10.0),
-                        trim_float(memory_gb)
-                    )
-                });
+                let offload_note = match (&cand.point.placement, &cand.point.provenance) {
+                    (_, ThroughputProvenance::Trusted { verdict, .. }) => Some(format!(
+                        "trusted as published although the physics says {verdict}"
+                    )),
+                    (Some(placed), _)
+                        if placed.kind == physics::PlacementKind::ExpertsInHostRam =>
+                    {
+                        Some(placed.describe())
+                    }
+                    _ => None,
+                };
                 Pool {
                     sku: cand.sku.id.clone(),
                     sku_name: cand.sku.name.clone(),
@@ -1750,6 +1799,21 @@ impl<'a> Problem<'a> {
                 notes.push(format!("{} {}: {note}", pool.sku, pool.quant));
             }
         }
+        if self.request.trust_published {
+            notes.push("trust published: benchmark figures the physics finds implausible or impossible are planned on as published (--trust-published)".into());
+        } else {
+            for dropped in self
+                .throughput
+                .dropped
+                .iter()
+                .filter(|d| self.models.contains(&d.model.as_str()))
+            {
+                notes.push(format!(
+                    "physics: {} {} {}: {}",
+                    dropped.sku, dropped.model, dropped.quant, dropped.reason
+                ));
+            }
+        }
         let used_skus: Vec<&str> = pools.iter().map(|p| p.sku.as_str()).collect();
         for assumption in self.catalog.assumptions() {
             let relevant = used_skus.iter().any(|sku| {
@@ -1801,6 +1865,7 @@ impl<'a> Problem<'a> {
             },
             notes,
             schedule,
+            trust_published: self.request.trust_published,
         }
     }
 }

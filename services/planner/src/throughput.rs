@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Benchmark, Catalog};
+use crate::physics::{self, Placement, PlacementKind};
 
 /// Concurrency levels (slots per llama-server instance) every configuration is offered at.
 pub const CONCURRENCY_LEVELS: [u32; 4] = [1, 2, 4, 8];
@@ -28,14 +29,43 @@ pub const MIN_WINDOW_MS: i64 = 10_000;
 /// generated tokens.
 pub const PRIOR_WEIGHT_TOKENS: f64 = 100_000.0;
 
-/// How a throughput point is known.
+/// How a throughput point is known: its basis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ThroughputProvenance {
-    /// A catalog benchmark (at another concurrency: with no batching gain assumed).
+    /// A catalog benchmark taken as published, unchecked (plans made before the physics
+    /// check; kept so stored plans still read).
     Catalog {
         /// The benchmark's source.
         source: String,
+    },
+    /// A published benchmark that passed the physics check.
+    Published {
+        /// The benchmark's source.
+        source: String,
+        /// How the figure was derived from the published one, if it was (e.g. two instances of
+        /// a single-card row).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        derived: Option<String>,
+    },
+    /// A published benchmark the physics finds implausible or impossible, used because the
+    /// request trusts published figures.
+    Trusted {
+        /// The benchmark's source.
+        source: String,
+        /// The physics verdict it failed, in words.
+        verdict: String,
+    },
+    /// The roofline estimate (`crate::physics`), with its ± band.
+    Estimated {
+        /// ± band as a fraction.
+        band: f64,
+        /// Where the weights live, in words.
+        placement: String,
+        /// A published point the estimate is scaled from (other concurrency levels of a
+        /// plausible benchmark), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        anchor: Option<String>,
     },
     /// Measured on the team's own nodes.
     Measured {
@@ -60,6 +90,16 @@ pub enum ThroughputProvenance {
     },
 }
 
+impl ThroughputProvenance {
+    /// Returns whether the figures come from the team's own measurements.
+    pub fn is_measured(&self) -> bool {
+        matches!(
+            self,
+            ThroughputProvenance::Measured { .. } | ThroughputProvenance::Fitted { .. }
+        )
+    }
+}
+
 impl std::fmt::Display for ThroughputProvenance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let counts = |f: &mut std::fmt::Formatter<'_>, nodes: u32, windows: u64, last: i64| {
@@ -74,6 +114,28 @@ impl std::fmt::Display for ThroughputProvenance {
         };
         match self {
             ThroughputProvenance::Catalog { .. } => f.write_str("catalog"),
+            ThroughputProvenance::Published { derived: None, .. } => {
+                f.write_str("published (plausible)")
+            }
+            ThroughputProvenance::Published {
+                derived: Some(how), ..
+            } => write!(f, "derived from published: {how} (plausible)"),
+            ThroughputProvenance::Trusted { verdict, .. } => {
+                write!(f, "published, trusted as asked ({verdict})")
+            }
+            ThroughputProvenance::Estimated {
+                band,
+                placement,
+                anchor,
+            } => {
+                write!(f, "estimated ±{}% (", (band * 100.0).round())?;
+                if let Some(anchor) = anchor {
+                    write!(f, "{anchor} scaled by the roofline, ")?;
+                } else {
+                    f.write_str("roofline, ")?;
+                }
+                write!(f, "{placement})")
+            }
             ThroughputProvenance::Measured {
                 nodes,
                 windows,
@@ -143,6 +205,10 @@ pub struct ThroughputPoint {
     pub vram_used_gb: f64,
     /// Whether weights spill to CPU RAM.
     pub offload: bool,
+    /// Where the weights live at the planning context, with the numbers (absent in plans made
+    /// before the physics check, and for measured configurations the catalog cannot place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::physics::Placement>,
     /// How this point is known.
     pub provenance: ThroughputProvenance,
 }
@@ -350,6 +416,29 @@ pub struct ThroughputModel {
     /// Windows ignored as too small to mean anything.
     #[serde(default)]
     pub ignored_windows: u64,
+    /// Windows kept but not used: faster than the configuration's physical ceiling.
+    #[serde(default)]
+    pub quarantined_windows: u64,
+    /// Published points the physics rejected, at face value: plans use them only when the
+    /// request trusts published figures.
+    #[serde(default)]
+    pub trusted_points: Vec<ThroughputPoint>,
+    /// Configurations with a published benchmark that no plan can use, and why.
+    #[serde(default)]
+    pub dropped: Vec<DroppedConfig>,
+}
+
+/// A configuration a benchmark names that the physics rules out, with the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedConfig {
+    /// Hardware SKU id.
+    pub sku: String,
+    /// Model id.
+    pub model: String,
+    /// Quantization id.
+    pub quant: String,
+    /// Why: the benchmark's verdict, and that no placement fits.
+    pub reason: String,
 }
 
 /// A USL curve fitted to one configuration's measured levels.
@@ -392,6 +481,263 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// A measured window above its configuration's ceiling by more than this factor is quarantined:
+/// kept and counted, never used (counters and clocks can be off by a few percent).
+pub const QUARANTINE_SLACK: f64 = 1.05;
+
+/// Returns the ceiling a measured window is checked against: the configuration's roofline at
+/// full bandwidth with the smallest context (so the check never rejects a real window).
+fn measured_ceiling(catalog: &Catalog, sample: &ObservationSample) -> Option<physics::Rates> {
+    let config = physics::Config {
+        sku: catalog.sku(&sample.sku)?,
+        model: catalog.model(&sample.model)?,
+        quant: catalog.quant(&sample.quant)?,
+        context_tokens: 1,
+        slots: sample.concurrency,
+        devices_per_instance: None,
+    };
+    Some(physics::evaluate(&config, &catalog.physics).ceiling)
+}
+
+type PriorKey = (String, String, String);
+
+/// The priors of every configuration, before measurements.
+struct Priors {
+    configs: BTreeMap<PriorKey, BTreeMap<u32, ThroughputPoint>>,
+    trusted: Vec<ThroughputPoint>,
+    dropped: Vec<DroppedConfig>,
+}
+
+/// Returns a catalog benchmark's figures as a point at its own concurrency.
+fn published_point(
+    catalog: &Catalog,
+    b: &Benchmark,
+    quant_id: &str,
+    provenance: ThroughputProvenance,
+    placement: Option<Placement>,
+) -> ThroughputPoint {
+    let accelerators = catalog.sku(&b.sku).map_or(1, |s| s.accelerators);
+    let instances = (accelerators / b.devices_used.max(1)).max(1);
+    ThroughputPoint {
+        sku: b.sku.clone(),
+        model: b.model.clone(),
+        quant: quant_id.to_string(),
+        concurrency: b.concurrency,
+        instances_per_node: instances,
+        decode_tok_s: b.decode_tok_s,
+        prefill_tok_s: b.prefill_tok_s,
+        // The benchmark measured one stream's rate at its concurrency.
+        aggregate_decode_tok_s: b.decode_tok_s * f64::from(b.concurrency),
+        power_busy_w: b.power_w * f64::from(instances),
+        vram_used_gb: b.vram_used_gb,
+        offload: b.offload,
+        placement,
+        provenance,
+    }
+}
+
+/// Returns the point at concurrency `n` with no batching gain from `from`: `X(N) = λ`, each
+/// stream `λ/N` (what trusted published figures are planned with at levels nobody measured).
+fn no_batching_gain(from: &ThroughputPoint, n: u32) -> ThroughputPoint {
+    let curve = UslCurve::no_batching_gain(from.aggregate_decode_tok_s);
+    let mut point = from.clone();
+    point.concurrency = n;
+    point.aggregate_decode_tok_s = curve.aggregate_tok_s(n);
+    point.decode_tok_s = curve.per_stream_tok_s(n);
+    point
+}
+
+/// Builds the priors (see [`ThroughputModel::calibrate`]): for each (sku, model, quant) with a
+/// benchmark, or on a (sku, model) pair no benchmark names at all, every level of
+/// [`CONCURRENCY_LEVELS`] where a placement fits: the published figure where the physics finds it
+/// plausible, the roofline estimate scaled from the lowest plausible published level at the
+/// others, and the plain roofline estimate where nothing plausible is published.
+fn priors(catalog: &Catalog) -> Priors {
+    let params = &catalog.physics;
+    let mut benched: BTreeMap<PriorKey, Vec<&Benchmark>> = BTreeMap::new();
+    let mut benched_pairs: BTreeSet<(String, String)> = BTreeSet::new();
+    for b in &catalog.benchmarks {
+        let Some(quant) = catalog.quant(&b.quant) else {
+            continue;
+        };
+        benched
+            .entry((b.sku.clone(), b.model.clone(), quant.id.clone()))
+            .or_default()
+            .push(b);
+        benched_pairs.insert((b.sku.clone(), b.model.clone()));
+    }
+    let mut configs: BTreeMap<PriorKey, BTreeMap<u32, ThroughputPoint>> = BTreeMap::new();
+    let mut trusted = Vec::new();
+    let mut dropped = Vec::new();
+    for sku in &catalog.hardware {
+        for model in &catalog.models {
+            for quant in &catalog.quants {
+                let key = (sku.id.clone(), model.id.clone(), quant.id.clone());
+                let benches = benched.get(&key);
+                if benches.is_none() && benched_pairs.contains(&(sku.id.clone(), model.id.clone()))
+                {
+                    // The team benchmarks this pair at other quantizations: those are its options.
+                    continue;
+                }
+                let checks: Vec<(&Benchmark, physics::BenchmarkCheck)> = benches
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| physics::check_benchmark(catalog, b).map(|c| (*b, c)))
+                    .collect();
+                let anchor = checks
+                    .iter()
+                    .filter(|(_, c)| c.verdict.is_plausible())
+                    .min_by_key(|(b, _)| b.concurrency);
+                let levels: BTreeSet<u32> = CONCURRENCY_LEVELS
+                    .iter()
+                    .copied()
+                    .chain(checks.iter().map(|(b, _)| b.concurrency))
+                    .collect();
+                let mut points = BTreeMap::new();
+                for n in levels {
+                    if let Some((b, c)) = checks
+                        .iter()
+                        .find(|(b, c)| b.concurrency == n && c.verdict.is_plausible())
+                    {
+                        let derived = b.provenance.derived.get("devices_used").cloned();
+                        let provenance = ThroughputProvenance::Published {
+                            source: b.provenance.source.clone(),
+                            derived,
+                        };
+                        let placement = Some(c.physics.placement.clone());
+                        points.insert(
+                            n,
+                            published_point(catalog, b, &quant.id, provenance, placement),
+                        );
+                        continue;
+                    }
+                    let config = |context_tokens: u32, slots: u32| physics::Config {
+                        sku,
+                        model,
+                        quant,
+                        context_tokens,
+                        slots,
+                        devices_per_instance: anchor.map(|(b, _)| b.devices_used),
+                    };
+                    let here =
+                        physics::evaluate(&config(params.planning_context_tokens, n), params);
+                    if !here.placement.fits {
+                        continue;
+                    }
+                    let placement_words = here.placement.kind.words().to_string();
+                    let point = if let Some((b, _)) = anchor {
+                        // The published level, moved along the roofline's batching curve.
+                        let at_b = physics::evaluate(&config(b.context(), b.concurrency), params);
+                        let at_n = physics::evaluate(&config(b.context(), n), params);
+                        let mut p = published_point(
+                            catalog,
+                            b,
+                            &quant.id,
+                            ThroughputProvenance::Estimated {
+                                band: here.band,
+                                placement: placement_words,
+                                anchor: Some(format!("published N={}", b.concurrency)),
+                            },
+                            Some(here.placement.clone()),
+                        );
+                        p.concurrency = n;
+                        p.decode_tok_s = b.decode_tok_s * at_n.estimate.decode_tok_s
+                            / at_b.estimate.decode_tok_s;
+                        p.aggregate_decode_tok_s = b.decode_tok_s
+                            * f64::from(b.concurrency)
+                            * at_n.estimate.aggregate_decode_tok_s
+                            / at_b.estimate.aggregate_decode_tok_s;
+                        p
+                    } else {
+                        ThroughputPoint {
+                            sku: sku.id.clone(),
+                            model: model.id.clone(),
+                            quant: quant.id.clone(),
+                            concurrency: n,
+                            instances_per_node: here.placement.instances_per_node,
+                            decode_tok_s: here.estimate.decode_tok_s,
+                            prefill_tok_s: here.estimate.prefill_tok_s,
+                            aggregate_decode_tok_s: here.estimate.aggregate_decode_tok_s,
+                            power_busy_w: sku.power_full_w,
+                            vram_used_gb: here.placement.accelerator_needed_gb,
+                            offload: here.placement.kind == PlacementKind::ExpertsInHostRam,
+                            placement: Some(here.placement.clone()),
+                            provenance: ThroughputProvenance::Estimated {
+                                band: here.band,
+                                placement: placement_words,
+                                anchor: None,
+                            },
+                        }
+                    };
+                    points.insert(n, point);
+                }
+                let rejected: Vec<&(&Benchmark, physics::BenchmarkCheck)> = checks
+                    .iter()
+                    .filter(|(_, c)| !c.verdict.is_plausible())
+                    .collect();
+                if !rejected.is_empty() {
+                    // At face value, as before the physics check: published levels as given,
+                    // the others with no batching gain from the lowest one.
+                    let mut face: BTreeMap<u32, ThroughputPoint> = BTreeMap::new();
+                    for (b, c) in &checks {
+                        let provenance = if c.verdict.is_plausible() {
+                            ThroughputProvenance::Published {
+                                source: b.provenance.source.clone(),
+                                derived: b.provenance.derived.get("devices_used").cloned(),
+                            }
+                        } else {
+                            ThroughputProvenance::Trusted {
+                                source: b.provenance.source.clone(),
+                                verdict: c.verdict.to_string(),
+                            }
+                        };
+                        face.insert(
+                            b.concurrency,
+                            published_point(catalog, b, &quant.id, provenance, None),
+                        );
+                    }
+                    let lowest = face.values().next().cloned();
+                    if let Some(lowest) = lowest {
+                        for n in CONCURRENCY_LEVELS {
+                            face.entry(n)
+                                .or_insert_with(|| no_batching_gain(&lowest, n));
+                        }
+                    }
+                    trusted.extend(face.into_values());
+                    for (b, c) in rejected {
+                        let instead = if points.is_empty() {
+                            "no placement fits, so it is no option".to_string()
+                        } else {
+                            format!(
+                                "planned on the roofline estimate instead ({})",
+                                points
+                                    .values()
+                                    .next()
+                                    .map(|p| p.provenance.to_string())
+                                    .unwrap_or_default()
+                            )
+                        };
+                        dropped.push(DroppedConfig {
+                            sku: b.sku.clone(),
+                            model: b.model.clone(),
+                            quant: quant.id.clone(),
+                            reason: format!("N={}: {}; {instead}", b.concurrency, c.verdict),
+                        });
+                    }
+                }
+                if !points.is_empty() {
+                    configs.insert(key, points);
+                }
+            }
+        }
+    }
+    Priors {
+        configs,
+        trusted,
+        dropped,
+    }
+}
+
 impl ThroughputModel {
     /// Returns the prior model from the catalog's benchmarks at every level of
     /// [`CONCURRENCY_LEVELS`]: no batching gain, so the aggregate decode rate stays the
@@ -412,6 +758,9 @@ impl ThroughputModel {
         let mut unmatched: BTreeMap<(String, String, String, u32), (u64, String)> = BTreeMap::new();
         let mut groups: BTreeMap<(Key, u32), Group> = BTreeMap::new();
         let mut ignored_windows = 0;
+        let mut quarantined_windows = 0;
+        let mut ceilings: BTreeMap<(String, String, String, u32), Option<physics::Rates>> =
+            BTreeMap::new();
         for sample in samples {
             let reason = if catalog.sku(&sample.sku).is_none() {
                 Some(format!("unknown hardware SKU '{}'", sample.sku))
@@ -449,6 +798,22 @@ impl ThroughputModel {
                 .quant(&sample.quant)
                 .map(|q| q.id.clone())
                 .unwrap_or_default();
+            let ceiling = *ceilings
+                .entry((
+                    sample.sku.clone(),
+                    sample.model.clone(),
+                    quant.clone(),
+                    sample.concurrency,
+                ))
+                .or_insert_with(|| measured_ceiling(catalog, sample));
+            if let Some(ceiling) = ceiling
+                && (sample.decode_tok_s > ceiling.decode_tok_s * QUARANTINE_SLACK
+                    || sample.aggregate_decode_tok_s
+                        > ceiling.aggregate_decode_tok_s * QUARANTINE_SLACK)
+            {
+                quarantined_windows += 1;
+                continue;
+            }
             groups
                 .entry((
                     (sample.sku.clone(), sample.model.clone(), quant),
@@ -459,37 +824,12 @@ impl ThroughputModel {
                 .push(sample);
         }
 
-        // Priors per (sku, model, quant): the catalog benchmarks, by concurrency.
-        let mut configs: BTreeMap<Key, BTreeMap<u32, ThroughputPoint>> = BTreeMap::new();
-        for b in &catalog.benchmarks {
-            let (Some(sku), Some(quant)) = (catalog.sku(&b.sku), catalog.quant(&b.quant)) else {
-                continue;
-            };
-            let instances = (sku.accelerators / b.devices_used.max(1)).max(1);
-            configs
-                .entry((b.sku.clone(), b.model.clone(), quant.id.clone()))
-                .or_default()
-                .insert(
-                    b.concurrency,
-                    ThroughputPoint {
-                        sku: b.sku.clone(),
-                        model: b.model.clone(),
-                        quant: quant.id.clone(),
-                        concurrency: b.concurrency,
-                        instances_per_node: instances,
-                        decode_tok_s: b.decode_tok_s,
-                        prefill_tok_s: b.prefill_tok_s,
-                        // No batching gain: the benchmark measured one stream's worth.
-                        aggregate_decode_tok_s: b.decode_tok_s * f64::from(b.concurrency),
-                        power_busy_w: b.power_w * f64::from(instances),
-                        vram_used_gb: b.vram_used_gb,
-                        offload: b.offload,
-                        provenance: ThroughputProvenance::Catalog {
-                            source: b.provenance.source.clone(),
-                        },
-                    },
-                );
-        }
+        // Priors per (sku, model, quant): published where plausible, else the roofline estimate.
+        let Priors {
+            configs,
+            trusted: trusted_points,
+            dropped,
+        } = priors(catalog);
 
         // Measured points, blended with the prior at the same concurrency where there is one.
         // Per level: the point, its nodes, windows, newest window end and tokens.
@@ -547,6 +887,7 @@ impl ThroughputModel {
                 },
                 vram_used_gb: template.as_ref().map_or(0.0, |t| t.vram_used_gb),
                 offload: template.as_ref().is_some_and(|t| t.offload),
+                placement: template.as_ref().and_then(|t| t.placement.clone()),
                 provenance: ThroughputProvenance::Catalog {
                     source: String::new(),
                 },
@@ -666,28 +1007,77 @@ impl ThroughputModel {
             curves,
             unmatched,
             ignored_windows,
+            quarantined_windows,
+            trusted_points,
+            dropped,
         }
     }
 
-    /// Returns a short description for plans: catalog priors, or which points are measured.
+    /// Returns a short description for plans: how many points are measured, published and
+    /// estimated.
     pub fn describe(&self) -> String {
         let measured: Vec<String> = self
             .points
             .iter()
-            .filter(|p| !matches!(p.provenance, ThroughputProvenance::Catalog { .. }))
+            .filter(|p| p.provenance.is_measured())
             .map(|p| format!("{} {} {} N={}", p.sku, p.model, p.quant, p.concurrency))
             .collect();
-        if measured.is_empty() {
-            "catalog priors (no batching gain assumed: N slots share one stream's decode rate)"
-                .to_string()
-        } else {
-            format!(
-                "{} of {} configurations measured or fitted ({}), the rest catalog priors with no batching gain",
+        let published = self
+            .points
+            .iter()
+            .filter(|p| matches!(p.provenance, ThroughputProvenance::Published { .. }))
+            .count();
+        let estimated = self
+            .points
+            .iter()
+            .filter(|p| matches!(p.provenance, ThroughputProvenance::Estimated { .. }))
+            .count();
+        let mut parts = Vec::new();
+        if !measured.is_empty() {
+            parts.push(format!(
+                "{} measured or fitted ({})",
                 measured.len(),
-                self.points.len(),
                 measured.join(", ")
-            )
+            ));
         }
+        parts.push(format!("{published} published and plausible"));
+        parts.push(format!(
+            "{estimated} estimated from the roofline (physics-checked catalog)"
+        ));
+        let mut text = format!("{} configurations: {}", self.points.len(), parts.join(", "));
+        if self.quarantined_windows > 0 {
+            text.push_str(&format!(
+                "; {} measured window{} above the physical ceiling quarantined",
+                self.quarantined_windows,
+                if self.quarantined_windows == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ));
+        }
+        text
+    }
+
+    /// Returns the points a plan may use: the physics-checked ones, or with `trust_published`
+    /// the published figures at face value wherever the physics rejected them.
+    pub fn points_for(&self, trust_published: bool) -> Vec<&ThroughputPoint> {
+        if !trust_published || self.trusted_points.is_empty() {
+            return self.points.iter().collect();
+        }
+        let key = |p: &ThroughputPoint| (p.sku.clone(), p.model.clone(), p.quant.clone());
+        let trusted_keys: BTreeSet<(String, String, String)> =
+            self.trusted_points.iter().map(key).collect();
+        self.points
+            .iter()
+            // Measured configurations keep their measurements.
+            .filter(|p| p.provenance.is_measured() || !trusted_keys.contains(&key(p)))
+            .chain(self.trusted_points.iter().filter(|t| {
+                !self.points.iter().any(|p| {
+                    p.provenance.is_measured() && key(p) == key(t) && p.concurrency == t.concurrency
+                })
+            }))
+            .collect()
     }
 }
 

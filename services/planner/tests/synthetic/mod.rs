@@ -6,9 +6,11 @@ use fleet_planner::TokenCount;
 use fleet_planner::catalog::Catalog;
 use fleet_planner::demand::{DemandProfile, HourWindow, Workload};
 
-/// A synthetic catalog: 25 SKUs × 2 quants of one model, each benchmarked at concurrency 1; the
-/// throughput model offers each at N = 1, 2, 4, 8, so 200 options. The API is 20× the seed
-/// article's price, so local pools win part of the day.
+/// A synthetic catalog: 25 SKUs × 2 quants of one model, each benchmarked at N = 1, 2, 4, 8 with
+/// no batching gain (each of N streams gets 1/N of the single-stream rate), so 200 options with
+/// the same figures as before the physics check. The SKUs carry H100-class specs and the model
+/// is 30B dense, so every row is plausible and fits (the check runs on all 200). The API is 20×
+/// the seed article's price, so local pools win part of the day.
 pub fn catalog() -> Catalog {
     let mut text = String::from(
         r#"
@@ -23,8 +25,8 @@ source = "synthetic"
 [[model]]
 id = "m"
 name = "M"
-total_params_b = 70.0
-active_params_b = 70.0
+total_params_b = 30.0
+active_params_b = 30.0
 max_context_tokens = 131072
 kv_cache_bytes_per_token = 40000
 source = "synthetic"
@@ -66,6 +68,9 @@ price_usd = {price}
 power_full_w = {full}
 power_idle_w = {idle}
 backend = "cuda"
+memory_bandwidth_gb_s = 3350.0
+compute_tflops = 989.0
+host_ram_gb = 512.0
 source = "synthetic"
 "#,
             mem = 24.0 + 8.0 * f64::from(s % 7),
@@ -75,22 +80,26 @@ source = "synthetic"
             let decode =
                 (12.0 + 2.3 * f + 5.0 * f64::from(s % 3)) * if q == 0 { 1.0 } else { 0.85 };
             let prefill = (1_500.0 + 310.0 * f) * if q == 0 { 1.0 } else { 0.9 };
-            text.push_str(&format!(
-                r#"
+            for n in [1u32, 2, 4, 8] {
+                let per_stream = decode / f64::from(n);
+                text.push_str(&format!(
+                    r#"
 [[benchmark]]
 sku = "sku{s}"
 model = "m"
 quant = "{quant}"
-concurrency = 1
+concurrency = {n}
 devices_used = 1
 vram_used_gb = 20.0
-decode_tok_s = {decode}
+decode_tok_s = {per_stream}
 prefill_tok_s = {prefill}
 power_w = {full}
 offload = false
+context_tokens = 1024
 source = "synthetic"
 "#
-            ));
+                ));
+            }
         }
     }
     Catalog::from_toml_str(&text).expect("synthetic catalog is valid")
