@@ -1119,7 +1119,8 @@ async fn specs_round_trip_and_check_catalog_reports_every_benchmark() {
     assert_eq!(listed, sku);
 
     // Bad specs name the field and change nothing.
-    let cases: [(&str, fn(&mut pb::HardwareSku)); 7] = [
+    type Edit = fn(&mut pb::HardwareSku);
+    let cases: [(&str, Edit); 7] = [
         ("hardware.memory_bandwidth_gb_s", |h| {
             h.memory_bandwidth_gb_s = Some(0.0)
         }),
