@@ -2,8 +2,10 @@
 //! only; all planning is the `fleet-planner` library's.
 //!
 //! Errors print one line on stderr and exit non-zero: 2 for bad input, 3 for an infeasible
-//! request, 4 when the planner refuses the token, 1 for anything else.
+//! request, 4 when the planner refuses the token, 1 for anything else (and for a report that
+//! `--strict` turns into a failure: it prints the report first).
 
+mod catalog_check;
 mod client;
 mod doc;
 mod render;
@@ -79,6 +81,9 @@ enum Command {
     /// Lists, adds and removes hardware SKUs in the planner's catalog.
     #[command(subcommand)]
     Hardware(HardwareCommand),
+    /// Checks the catalog's benchmarks against what their hardware can physically do.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Shows the throughput model the next plan uses: catalog priors and measured points.
     Throughput(ThroughputArgs),
 }
@@ -135,12 +140,35 @@ enum HardwareCommand {
         output: Output,
     },
     /// Adds a hardware SKU, or replaces the one with its id.
-    Add(HardwareAddArgs),
+    ///
+    /// The spec flags (--memory-bandwidth-gb-s to --disk-read-gb-s) are optional: a spec not
+    /// given takes the planner's default and is reported as assumed. Plans estimate a SKU
+    /// without benchmarks from its specs (roofline), and `catalog check` judges its benchmarks
+    /// against them.
+    Add(Box<HardwareAddArgs>),
     /// Removes a hardware SKU and its benchmarks.
     Remove {
         /// SKU id.
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Prints every benchmark with where its weights go, the roofline ceiling and estimate of
+    /// its configuration, and the verdict on its figures (plausible, implausible, impossible).
+    /// A report: exits 0 even when rows are not plausible, unless --strict.
+    Check(CatalogCheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CatalogCheckArgs {
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
+    output: Output,
+    /// Exit 1 when any benchmark is not plausible (for CI); the report is printed first.
+    #[arg(long, env = "PLANNER_CHECK_STRICT")]
+    strict: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -172,6 +200,25 @@ struct HardwareAddArgs {
     /// llama.cpp backend: cuda, metal or rocm.
     #[arg(long, default_value = "cuda")]
     backend: String,
+    /// Memory bandwidth of one accelerator, GB/s (of the unified memory with --unified-memory)
+    /// [default: assumed].
+    #[arg(long, value_parser = parse_positive, allow_hyphen_values = true)]
+    memory_bandwidth_gb_s: Option<f64>,
+    /// Dense FP16 compute of one accelerator, TFLOPS [default: assumed].
+    #[arg(long, value_parser = parse_positive, allow_hyphen_values = true)]
+    compute_tflops: Option<f64>,
+    /// Host RAM of the node, GB; unused with --unified-memory [default: assumed].
+    #[arg(long, value_parser = parse_non_negative, allow_hyphen_values = true)]
+    host_ram_gb: Option<f64>,
+    /// Host RAM bandwidth, GB/s: channels × 8 bytes × MT/s [default: assumed].
+    #[arg(long, value_parser = parse_positive, allow_hyphen_values = true)]
+    host_ram_bandwidth_gb_s: Option<f64>,
+    /// Host-to-accelerator link (PCIe), GB/s per direction [default: assumed].
+    #[arg(long, value_parser = parse_positive, allow_hyphen_values = true)]
+    host_link_gb_s: Option<f64>,
+    /// Sequential disk read, GB/s [default: assumed].
+    #[arg(long, value_parser = parse_positive, allow_hyphen_values = true)]
+    disk_read_gb_s: Option<f64>,
     /// Where the figures come from.
     #[arg(long, default_value = "entered with planner-cli hardware add")]
     source: String,
@@ -284,6 +331,11 @@ struct RequestArgs {
     /// Straight-line amortization months [default: catalog's 36].
     #[arg(long, value_parser = parse_positive, allow_hyphen_values = true)]
     amortization_months: Option<f64>,
+    /// Plan on published benchmark figures even where the physics finds them implausible or
+    /// impossible (the plan says so); without it such figures give way to the roofline
+    /// estimate of a configuration that fits.
+    #[arg(long, env = "PLANNER_TRUST_PUBLISHED")]
+    trust_published: bool,
     /// Several workloads from a TOML or JSON file (see README); replaces the workload flags.
     #[arg(long, value_name = "PATH")]
     file: Option<String>,
@@ -510,10 +562,10 @@ fn main() -> ExitCode {
         }
     };
     match run(cli) {
-        Ok(text) => {
+        Ok(Printout { text, failure }) => {
             // A reader that stops early (`| head`) is not an error of ours.
             let mut stdout = std::io::stdout().lock();
-            match stdout
+            let written = match stdout
                 .write_all(text.as_bytes())
                 .and_then(|()| stdout.flush())
             {
@@ -521,8 +573,15 @@ fn main() -> ExitCode {
                 Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("cannot write the output: {error}");
-                    ExitCode::from(1)
+                    return ExitCode::from(1);
                 }
+            };
+            match failure {
+                Some(failure) => {
+                    eprintln!("{}", failure.message);
+                    ExitCode::from(failure.code)
+                }
+                None => written,
             }
         }
         Err(failure) => {
@@ -532,7 +591,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<String, Failure> {
+/// What a command prints on stdout, and the failure it still ends with, if any: a report under
+/// `--strict` prints in full and then fails.
+struct Printout {
+    text: String,
+    failure: Option<Failure>,
+}
+
+fn run(cli: Cli) -> Result<Printout, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -543,7 +609,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
     runtime.block_on(run_async(cli))
 }
 
-async fn run_async(cli: Cli) -> Result<String, Failure> {
+async fn run_async(cli: Cli) -> Result<Printout, Failure> {
     let mut settings = PlannerSettings::default();
     let request_args = match &cli.command {
         Command::Propose(args) => Some(&args.request),
@@ -569,7 +635,7 @@ async fn run_async(cli: Cli) -> Result<String, Failure> {
         settings,
     )
     .await?;
-    match cli.command {
+    let text = match cli.command {
         Command::Propose(args) => propose(&mut client, args).await,
         Command::Schedule(args) => schedule(&mut client, args).await,
         Command::Breakeven(args) => {
@@ -578,8 +644,32 @@ async fn run_async(cli: Cli) -> Result<String, Failure> {
         }
         Command::Plans(command) => plans(&mut client, command).await,
         Command::Hardware(command) => hardware(&mut client, command).await,
+        Command::Catalog(CatalogCommand::Check(args)) => {
+            return catalog_check(&mut client, args).await;
+        }
         Command::Throughput(args) => throughput(&mut client, args).await,
-    }
+    }?;
+    Ok(Printout {
+        text,
+        failure: None,
+    })
+}
+
+/// `catalog check`: the report in the chosen format; under `--strict`, a failure (exit 1) with
+/// a one-line summary when any row is not plausible.
+async fn catalog_check(client: &mut Client, args: CatalogCheckArgs) -> Result<Printout, Failure> {
+    let check = rpc!(client, check_catalog, pb::CheckCatalogRequest {})?;
+    let text = match args.output {
+        Output::Json => catalog_check::json(&check),
+        Output::Table => catalog_check::doc(&check).to_text(),
+        Output::Markdown => catalog_check::doc(&check).to_markdown(),
+    };
+    let not_plausible = catalog_check::not_plausible(&check);
+    let failure = (args.strict && not_plausible > 0).then(|| Failure {
+        code: 1,
+        message: catalog_check::summary(not_plausible, check.benchmarks.len()),
+    });
+    Ok(Printout { text, failure })
 }
 
 /// Returns the planner's catalog: its hardware, benchmarks and API offers over the embedded
@@ -724,6 +814,7 @@ fn request_from_args(args: &RequestArgs) -> Result<PlanRequest, Failure> {
     o.utilization_cap = args.utilization_cap.or(o.utilization_cap);
     o.electricity_usd_per_kwh = args.kwh_price.or(o.electricity_usd_per_kwh);
     o.amortization_months = args.amortization_months.or(o.amortization_months);
+    request.trust_published |= args.trust_published;
     if args.utilization_cap == Some(0.0) {
         return Err(Failure {
             code: 2,
@@ -843,9 +934,20 @@ async fn hardware(client: &mut Client, command: HardwareCommand) -> Result<Strin
                 })?;
             Ok(match output {
                 Output::Json => {
+                    // Specs not given are absent from a SKU; name them, as plans assume them.
+                    let hardware: Vec<serde_json::Value> = skus
+                        .iter()
+                        .map(|sku| {
+                            let mut value =
+                                serde_json::to_value(sku).expect("hardware serializes to JSON");
+                            value["assumed_spec_fields"] =
+                                serde_json::json!(sku.assumed_spec_fields());
+                            value
+                        })
+                        .collect();
                     serde_json::to_string_pretty(&serde_json::json!({
                         "catalog_version": list.catalog_version,
-                        "hardware": skus,
+                        "hardware": hardware,
                     }))
                     .expect("hardware serializes to JSON")
                         + "\n"
@@ -871,12 +973,12 @@ async fn hardware(client: &mut Client, command: HardwareCommand) -> Result<Strin
                 power_full_w: args.power_full_w,
                 power_idle_w: args.power_idle_w,
                 backend: args.backend,
-                memory_bandwidth_gb_s: None,
-                compute_tflops: None,
-                host_ram_gb: None,
-                host_ram_bandwidth_gb_s: None,
-                host_link_gb_s: None,
-                disk_read_gb_s: None,
+                memory_bandwidth_gb_s: args.memory_bandwidth_gb_s,
+                compute_tflops: args.compute_tflops,
+                host_ram_gb: args.host_ram_gb,
+                host_ram_bandwidth_gb_s: args.host_ram_bandwidth_gb_s,
+                host_link_gb_s: args.host_link_gb_s,
+                disk_read_gb_s: args.disk_read_gb_s,
                 provenance: fleet_planner::catalog::Provenance {
                     source: args.source,
                     ..Default::default()
@@ -889,10 +991,7 @@ async fn hardware(client: &mut Client, command: HardwareCommand) -> Result<Strin
                     hardware: Some(hardware_to_pb(&sku)),
                 }
             )?;
-            Ok(format!(
-                "hardware {} saved (catalog version {}); add benchmarks for it before plans can use it\n",
-                sku.id, response.catalog_version
-            ))
+            Ok(render::hardware_saved(&sku, &response.catalog_version))
         }
         HardwareCommand::Remove { id } => {
             let response = rpc!(

@@ -634,13 +634,95 @@ pub fn format_utc(unix_ms: i64) -> String {
     )
 }
 
+/// The spec fields of a SKU: name, label, unit and the `hardware add` flag that gives it.
+const SPEC_FIELDS: [(&str, &str, &str, &str); 6] = [
+    (
+        "memory_bandwidth_gb_s",
+        "memory bandwidth",
+        "GB/s",
+        "--memory-bandwidth-gb-s",
+    ),
+    ("compute_tflops", "compute", "TFLOPS", "--compute-tflops"),
+    ("host_ram_gb", "host RAM", "GB", "--host-ram-gb"),
+    (
+        "host_ram_bandwidth_gb_s",
+        "host RAM bandwidth",
+        "GB/s",
+        "--host-ram-bandwidth-gb-s",
+    ),
+    ("host_link_gb_s", "host link", "GB/s", "--host-link-gb-s"),
+    ("disk_read_gb_s", "disk read", "GB/s", "--disk-read-gb-s"),
+];
+
+/// Returns the value the physics uses for a spec field: given, or its default.
+fn spec_value(sku: &fleet_planner::catalog::HardwareSku, field: &str) -> f64 {
+    let specs = sku.specs();
+    match field {
+        "memory_bandwidth_gb_s" => specs.memory_bandwidth_gb_s,
+        "compute_tflops" => specs.compute_tflops,
+        "host_ram_gb" => specs.host_ram_gb,
+        "host_ram_bandwidth_gb_s" => specs.host_ram_bandwidth_gb_s,
+        "host_link_gb_s" => specs.host_link_gb_s,
+        _ => specs.disk_read_gb_s,
+    }
+}
+
+/// Returns a spec cell: the value, marked `(assumed)` when the SKU does not give it.
+fn spec_cell(sku: &fleet_planner::catalog::HardwareSku, field: &str) -> String {
+    let value = num(spec_value(sku, field));
+    if sku.assumed_spec_fields().contains(&field) {
+        format!("{value} (assumed)")
+    } else {
+        value
+    }
+}
+
+/// Returns what `hardware add` prints: the SKU is saved, plans estimate it from its specs, and
+/// which specs were left at their defaults, with the flags that give them.
+pub fn hardware_saved(sku: &fleet_planner::catalog::HardwareSku, version: &str) -> String {
+    let mut out = format!(
+        "hardware {} saved (catalog version {version})\n\
+         plans use the roofline estimate from its specs until it has benchmarks; \
+         `planner-cli catalog check` judges those against the same specs\n",
+        sku.id
+    );
+    let assumed = sku.assumed_spec_fields();
+    if assumed.is_empty() {
+        out.push_str("every spec given, none assumed\n");
+    } else {
+        let items: Vec<String> = SPEC_FIELDS
+            .iter()
+            .filter(|(field, ..)| assumed.contains(field))
+            .map(|(field, label, unit, flag)| {
+                format!("{label} {} {unit} ({flag})", num(spec_value(sku, field)))
+            })
+            .collect();
+        out.push_str(&format!(
+            "assumed, not given: {}; pass the flags to give them\n",
+            items.join(", ")
+        ));
+    }
+    out
+}
+
 /// Returns the hardware listing.
 pub fn hardware_doc(skus: &[fleet_planner::catalog::HardwareSku], version: &str) -> Doc {
     let mut doc = Doc::default();
     doc.heading(format!("Hardware (catalog version {version})"));
     doc.table(
         &[
-            "id", "name", "accel", "GB/dev", "price", "full W", "idle W", "backend", "source",
+            "id",
+            "name",
+            "accel",
+            "GB/dev",
+            "mem GB/s",
+            "TFLOPS",
+            "host RAM GB",
+            "price",
+            "full W",
+            "idle W",
+            "backend",
+            "source",
         ],
         skus.iter()
             .map(|h| {
@@ -649,6 +731,13 @@ pub fn hardware_doc(skus: &[fleet_planner::catalog::HardwareSku], version: &str)
                     h.name.clone(),
                     h.accelerators.to_string(),
                     format!("{}", h.memory_per_device_gb),
+                    spec_cell(h, "memory_bandwidth_gb_s"),
+                    spec_cell(h, "compute_tflops"),
+                    if h.unified_memory {
+                        "unified".to_string()
+                    } else {
+                        spec_cell(h, "host_ram_gb")
+                    },
                     format_usd(h.price_usd),
                     format!("{}", h.power_full_w),
                     format!("{}", h.power_idle_w),
@@ -657,6 +746,10 @@ pub fn hardware_doc(skus: &[fleet_planner::catalog::HardwareSku], version: &str)
                 ]
             })
             .collect(),
+    );
+    doc.para(
+        "(assumed): not given for the SKU; plans use the default shown. \
+         `hardware list -o json` carries every spec.",
     );
     doc
 }

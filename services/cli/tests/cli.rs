@@ -20,6 +20,8 @@ fn cli_on(dir: &tempfile::TempDir, args: &[&str]) -> Output {
         .env_remove("PLANNER_ENDPOINT")
         .env_remove("PLANNER_TLS_CA_FILE")
         .env_remove("PLANNER_TLS_DOMAIN")
+        .env_remove("PLANNER_TRUST_PUBLISHED")
+        .env_remove("PLANNER_CHECK_STRICT")
         .env(
             "PLANNER_DATABASE_URL",
             format!("sqlite:{}", dir.path().join("cli.db").display()),
@@ -44,6 +46,11 @@ fn help_snapshots() {
     insta::assert_snapshot!("propose_help", stdout(&["propose", "--help"]));
     insta::assert_snapshot!("breakeven_help", stdout(&["breakeven", "--help"]));
     insta::assert_snapshot!("schedule_help", stdout(&["schedule", "--help"]));
+    insta::assert_snapshot!("hardware_add_help", stdout(&["hardware", "add", "--help"]));
+    insta::assert_snapshot!(
+        "catalog_check_help",
+        stdout(&["catalog", "check", "--help"])
+    );
 }
 
 #[test]
@@ -583,4 +590,258 @@ fn https_endpoint_with_the_ca_file_prints_the_same_plan_as_the_embedded_run() {
         "{stderr}"
     );
     planner.stop();
+}
+
+/// The rows of the first table in a text report: the lines after its rule (indented, unlike a
+/// heading's underline), up to a blank line.
+fn table_rows(text: &str) -> Vec<&str> {
+    text.lines()
+        .skip_while(|line| !line.starts_with("  ─"))
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .collect()
+}
+
+#[test]
+fn catalog_check_lists_every_seed_benchmark_with_ceiling_and_verdict() {
+    let seed = fleet_planner::Catalog::embedded_default();
+    assert!(seed.benchmarks.len() >= 9, "the seed's nine rows");
+    let words = ["plausible", "implausible", "impossible"];
+
+    let table = stdout(&["catalog", "check"]);
+    let rows = table_rows(&table);
+    assert_eq!(rows.len(), seed.benchmarks.len(), "{table}");
+    for (line, benchmark) in rows.iter().zip(&seed.benchmarks) {
+        let cells: Vec<&str> = line
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(cells[0], benchmark.sku, "{line}");
+        assert_eq!(cells[1], benchmark.quant, "{line}");
+        // ceiling "decode / prefill": two numbers.
+        let ceiling = cells[6];
+        let (decode, prefill) = ceiling.split_once(" / ").expect(line);
+        assert!(decode.parse::<f64>().unwrap() > 0.0, "{line}");
+        assert!(prefill.parse::<f64>().is_ok(), "{line}");
+        assert!(words.contains(cells.last().unwrap()), "{line}");
+    }
+    // The figures are physics::check_catalog's (its tests pin ceilings by hand); the snapshot
+    // pins the report's layout and will move with the catalog and the physics.
+    insta::assert_snapshot!("catalog_check_table", table);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&["catalog", "check", "-o", "json"])).unwrap();
+    let benchmarks = json["benchmarks"].as_array().unwrap();
+    assert_eq!(benchmarks.len(), seed.benchmarks.len());
+    let mut not_plausible = 0;
+    for (row, benchmark) in benchmarks.iter().zip(&seed.benchmarks) {
+        assert_eq!(row["sku"], benchmark.sku.as_str());
+        assert_eq!(row["quant"], benchmark.quant.as_str());
+        assert_eq!(row["claimed"]["decode_tok_s"], benchmark.decode_tok_s);
+        assert!(
+            row["ceiling"]["decode_tok_s"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+        assert!(row["estimate"]["decode_tok_s"].as_f64().is_some(), "{row}");
+        let verdict = row["verdict"].as_str().unwrap();
+        assert!(words.contains(&verdict), "{row}");
+        assert!(
+            row["verdict_text"].as_str().unwrap().starts_with(verdict),
+            "{row}"
+        );
+        not_plausible += usize::from(verdict != "plausible");
+    }
+    assert_eq!(json["not_plausible"], not_plausible);
+
+    let markdown = stdout(&["catalog", "check", "-o", "markdown"]);
+    assert!(markdown.starts_with("# Catalog check"), "{markdown}");
+
+    // A report exits 0; --strict prints the same report, then fails when a row is not plausible.
+    let strict = cli(&["catalog", "check", "--strict"]);
+    assert_eq!(String::from_utf8(strict.stdout).unwrap(), table);
+    let stderr = String::from_utf8(strict.stderr).unwrap();
+    if not_plausible > 0 {
+        assert_eq!(strict.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "{not_plausible} of {} benchmarks are not plausible",
+                seed.benchmarks.len()
+            )
+        );
+    } else {
+        assert_eq!(strict.status.code(), Some(0), "{stderr}");
+        assert!(stderr.is_empty(), "{stderr}");
+    }
+}
+
+#[test]
+fn catalog_check_through_an_endpoint_matches_the_embedded_run() {
+    let planner = TestPlanner::start(None);
+    let endpoint = format!("http://{}", planner.address);
+    for output in ["table", "json", "markdown"] {
+        let args = ["catalog", "check", "-o", output];
+        let embedded = stdout(&args);
+        let remote = stdout(&[&["--endpoint", endpoint.as_str()][..], &args[..]].concat());
+        assert_eq!(remote, embedded, "{output}");
+    }
+    planner.stop();
+}
+
+#[test]
+fn hardware_add_takes_specs_and_names_the_ones_left_assumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = cli_on(&dir, args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let base = [
+        "hardware",
+        "add",
+        "--id",
+        "w7900",
+        "--accelerators",
+        "1",
+        "--memory-gb",
+        "48",
+        "--price",
+        "4k",
+        "--power-full-w",
+        "295",
+        "--power-idle-w",
+        "40",
+        "--backend",
+        "rocm",
+    ];
+    let saved = run(&[
+        &base[..],
+        &[
+            "--memory-bandwidth-gb-s",
+            "864",
+            "--host-ram-gb",
+            "128",
+            "--disk-read-gb-s",
+            "12.4",
+        ],
+    ]
+    .concat());
+    assert!(
+        saved.starts_with("hardware w7900 saved (catalog version "),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("roofline estimate from its specs"),
+        "{saved}"
+    );
+    assert!(!saved.contains("add benchmarks"), "{saved}");
+    // Not given: compute, host RAM bandwidth and host link, each with its default and flag.
+    for assumed in [
+        "compute 60 TFLOPS (--compute-tflops)",
+        "host RAM bandwidth 89.6 GB/s (--host-ram-bandwidth-gb-s)",
+        "host link 32 GB/s (--host-link-gb-s)",
+    ] {
+        assert!(saved.contains(assumed), "{assumed} in\n{saved}");
+    }
+    assert!(!saved.contains("--memory-bandwidth-gb-s"), "{saved}");
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&run(&["hardware", "list", "-o", "json"])).unwrap();
+    let sku = listed["hardware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == "w7900")
+        .unwrap();
+    assert_eq!(sku["memory_bandwidth_gb_s"], 864.0);
+    assert_eq!(sku["host_ram_gb"], 128.0);
+    assert_eq!(sku["disk_read_gb_s"], 12.4);
+    assert!(sku.get("compute_tflops").is_none(), "{sku}");
+    assert_eq!(
+        sku["assumed_spec_fields"],
+        serde_json::json!([
+            "compute_tflops",
+            "host_ram_bandwidth_gb_s",
+            "host_link_gb_s"
+        ])
+    );
+    let table = run(&["hardware", "list"]);
+    let line = table.lines().find(|l| l.contains("w7900")).unwrap();
+    assert!(
+        line.contains("864") && line.contains("60 (assumed)") && line.contains("128"),
+        "{line}"
+    );
+
+    // Every spec given: nothing assumed.
+    let saved = run(&[
+        &base[..],
+        &[
+            "--memory-bandwidth-gb-s=864",
+            "--compute-tflops=61.3",
+            "--host-ram-gb=0",
+            "--host-ram-bandwidth-gb-s=83.2",
+            "--host-link-gb-s=32",
+            "--disk-read-gb-s=7",
+        ],
+    ]
+    .concat());
+    assert!(saved.contains("none assumed"), "{saved}");
+}
+
+#[test]
+fn trust_published_reaches_the_stored_request_from_the_flag_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trusting.toml");
+    std::fs::write(
+        &file,
+        "trust_published = true\n[[workload]]\nname = \"a\"\ndemand = \"1B\"\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let cases: [(&[&str], bool); 4] = [
+        (&["propose", "--demand", "1B"], false),
+        (&["propose", "--demand", "1B", "--trust-published"], true),
+        (&["propose", "--file", &file], true),
+        (&["schedule", "--demand", "1B", "--trust-published"], true),
+    ];
+    let mut ids = Vec::new();
+    for (args, _) in &cases {
+        let out = cli_on(&dir, &[args, &["-o", "json"][..]].concat());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if args[0] == "propose" {
+            let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            ids.push(Some(plan["id"].as_str().unwrap().to_string()));
+        } else {
+            ids.push(None);
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite:{}", dir.path().join("cli.db").display());
+        let planner = fleet_planner::service::Planner::open(
+            fleet_store::Store::connect(&url).await.unwrap(),
+            fleet_planner::service::PlannerSettings::default(),
+            fleet_planner::metrics::Metrics::new(),
+        )
+        .await
+        .unwrap();
+        let mut stored = Vec::new();
+        for id in ids.iter().flatten() {
+            stored.push(planner.plan_request(id).await.unwrap().trust_published);
+        }
+        // The schedule's plan is the newest one stored.
+        let newest = planner.list_plans(1, "").await.unwrap().plans[0].id.clone();
+        stored.push(planner.plan_request(&newest).await.unwrap().trust_published);
+        let expected: Vec<bool> = cases.iter().map(|(_, trust)| *trust).collect();
+        assert_eq!(stored, expected);
+    });
 }

@@ -26,6 +26,8 @@ fn cli(db_dir: &Path, args: &[String]) -> Output {
         .env_remove("PLANNER_OUTPUT")
         .env_remove("PLANNER_ENDPOINT")
         .env_remove("PLANNER_TOKEN_FILE")
+        .env_remove("PLANNER_TRUST_PUBLISHED")
+        .env_remove("PLANNER_CHECK_STRICT")
         .env_remove("RUST_BACKTRACE")
         .env(
             "PLANNER_DATABASE_URL",
@@ -475,6 +477,21 @@ fn table(dir: &Path) -> Vec<Row> {
     for value in ["-1", "NaN", "inf", "$-5", "x"] {
         rows.push(hw("--price", value, 2, &["--price"]));
     }
+    // Physics specs: a given one is a finite positive number (host RAM: zero or more).
+    for flag in [
+        "--memory-bandwidth-gb-s",
+        "--compute-tflops",
+        "--host-ram-bandwidth-gb-s",
+        "--host-link-gb-s",
+        "--disk-read-gb-s",
+    ] {
+        for value in ["0", "-1", "NaN", "inf", "x", ""] {
+            rows.push(hw(flag, value, 2, &[flag]));
+        }
+    }
+    for value in ["-1", "-0.5", "NaN", "inf", "-inf", "x", ""] {
+        rows.push(hw("--host-ram-gb", value, 2, &["--host-ram-gb"]));
+    }
     rows.push(hw("--id", "", 2, &["id"]));
     rows.push(hw("--backend", "", 2, &["backend"]));
     rows.push(row(
@@ -514,6 +531,37 @@ fn table(dir: &Path) -> Vec<Row> {
         &["quantum-abacus"],
     ));
     rows.push(row(&["throughput", "--output", "yaml"], 2, &["--output"]));
+
+    // ---- catalog check and --trust-published.
+    rows.push(row(
+        &["catalog", "check", "--output", "yaml"],
+        2,
+        &["--output", "yaml"],
+    ));
+    rows.push(row(
+        &["catalog", "check", "--strict=maybe"],
+        2,
+        &["--strict"],
+    ));
+    rows.push(row(&["catalog", "frobnicate"], 2, &["frobnicate"]));
+    rows.push(row(&["catalog"], 2, &["catalog"]));
+    for sub in ["propose", "schedule"] {
+        rows.push(row(
+            &[sub, "--demand", "1B", "--trust-published=maybe"],
+            2,
+            &["--trust-published"],
+        ));
+    }
+    let trusting_typo = file(
+        dir,
+        "trusting-typo.toml",
+        "trust_published = \"yes\"\n[[workload]]\nname = \"a\"\ndemand = \"1B\"\n",
+    );
+    rows.push(row(
+        &["propose", "--file", &trusting_typo],
+        2,
+        &["trusting-typo.toml", "trust_published"],
+    ));
 
     // ---- --endpoint, --database-url and --token-file.
     for value in ["not a url", "", "ftp://", "http://[::1"] {

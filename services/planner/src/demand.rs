@@ -540,6 +540,8 @@ struct WorkloadFile {
     amortization_months: Option<f64>,
     #[serde(default)]
     site_power_cap_w: Option<f64>,
+    #[serde(default)]
+    trust_published: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -625,7 +627,8 @@ impl FileFormat {
 /// model = "deepseek-v4-pro"     # default: the catalog's default model
 /// ```
 ///
-/// Top level also accepts `site_power_cap_w = 5000`.
+/// Top level also accepts `site_power_cap_w = 5000` and `trust_published = true` (plan on
+/// published figures the physics finds implausible; see [`PlanRequest::trust_published`]).
 pub fn parse_workload_file(text: &str, format: FileFormat) -> Result<PlanRequest, PlanError> {
     let file: WorkloadFile = match format {
         FileFormat::Toml => toml::from_str(text)
@@ -714,7 +717,7 @@ pub fn parse_workload_file(text: &str, format: FileFormat) -> Result<PlanRequest
             electricity_usd_per_kwh: file.kwh_price,
             amortization_months: file.amortization_months,
         },
-        trust_published: false,
+        trust_published: file.trust_published,
     })
 }
 
@@ -932,5 +935,30 @@ profile = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
         assert!(HourWindow::parse("3-3").unwrap().contains(17));
         assert!(HourWindow::parse("24-1").is_err());
         assert!(HourWindow::parse("night").is_err());
+    }
+
+    #[test]
+    fn a_workload_file_may_trust_published_figures() {
+        let workload = "[[workload]]\nname = \"a\"\ndemand = \"1B\"\n";
+        let plain = parse_workload_file(workload, FileFormat::Toml).unwrap();
+        assert!(!plain.trust_published);
+        let trusting = parse_workload_file(
+            &format!("trust_published = true\n{workload}"),
+            FileFormat::Toml,
+        )
+        .unwrap();
+        assert!(trusting.trust_published);
+        let json = r#"{"trust_published": true, "workloads": [{"name": "a", "demand": "1B"}]}"#;
+        assert!(
+            parse_workload_file(json, FileFormat::Json)
+                .unwrap()
+                .trust_published
+        );
+        let wrong = parse_workload_file(
+            &format!("trust_published = 1\n{workload}"),
+            FileFormat::Toml,
+        )
+        .unwrap_err();
+        assert!(wrong.to_string().contains("trust_published"), "{wrong}");
     }
 }

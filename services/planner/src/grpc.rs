@@ -18,6 +18,7 @@ use crate::demand::{
     CostOverrides, DemandProfile, FleetConstraints, HourWindow, PlanRequest, Workload,
 };
 use crate::error::PlanError;
+use crate::physics::{BenchmarkCheck, PlacementKind, Rates, Verdict};
 use crate::plan::{BaselineKind, Plan};
 use crate::service::{Planner, ServiceError, StoredPlan, now_unix_ms};
 use crate::throughput::{ThroughputPoint, ThroughputProvenance};
@@ -248,7 +249,7 @@ pub fn plan_request_from_pb(request: pb::ProposeRequest) -> Result<PlanRequest, 
             electricity_usd_per_kwh: request.electricity_usd_per_kwh,
             amortization_months: request.amortization_months,
         },
-        trust_published: false,
+        trust_published: request.trust_published,
     })
 }
 
@@ -273,6 +274,7 @@ pub fn plan_request_to_pb(request: &PlanRequest) -> pb::ProposeRequest {
         electricity_usd_per_kwh: request.overrides.electricity_usd_per_kwh,
         amortization_months: request.overrides.amortization_months,
         site_power_cap_w: request.constraints.site_power_cap_w,
+        trust_published: request.trust_published,
     }
 }
 
@@ -453,12 +455,12 @@ pub fn hardware_from_pb(pb: pb::HardwareSku) -> Result<HardwareSku, Status> {
         power_full_w: pb.power_full_w,
         power_idle_w: pb.power_idle_w,
         backend: pb.backend,
-        memory_bandwidth_gb_s: None,
-        compute_tflops: None,
-        host_ram_gb: None,
-        host_ram_bandwidth_gb_s: None,
-        host_link_gb_s: None,
-        disk_read_gb_s: None,
+        memory_bandwidth_gb_s: pb.memory_bandwidth_gb_s,
+        compute_tflops: pb.compute_tflops,
+        host_ram_gb: pb.host_ram_gb,
+        host_ram_bandwidth_gb_s: pb.host_ram_bandwidth_gb_s,
+        host_link_gb_s: pb.host_link_gb_s,
+        disk_read_gb_s: pb.disk_read_gb_s,
         provenance: provenance_from_pb(pb.provenance),
     })
 }
@@ -476,6 +478,12 @@ pub fn hardware_to_pb(sku: &HardwareSku) -> pb::HardwareSku {
         power_idle_w: sku.power_idle_w,
         backend: sku.backend.clone(),
         provenance: Some(provenance_to_pb(&sku.provenance)),
+        memory_bandwidth_gb_s: sku.memory_bandwidth_gb_s,
+        compute_tflops: sku.compute_tflops,
+        host_ram_gb: sku.host_ram_gb,
+        host_ram_bandwidth_gb_s: sku.host_ram_bandwidth_gb_s,
+        host_link_gb_s: sku.host_link_gb_s,
+        disk_read_gb_s: sku.disk_read_gb_s,
     }
 }
 
@@ -495,7 +503,7 @@ pub fn benchmark_from_pb(pb: pb::Benchmark) -> Result<Benchmark, Status> {
         prefill_tok_s: pb.prefill_tok_s,
         power_w: pb.power_w,
         offload: pb.offload,
-        context_tokens: None,
+        context_tokens: pb.context_tokens,
         provenance: provenance_from_pb(pb.provenance),
     })
 }
@@ -514,6 +522,7 @@ pub fn benchmark_to_pb(b: &Benchmark) -> pb::Benchmark {
         power_w: b.power_w,
         offload: b.offload,
         provenance: Some(provenance_to_pb(&b.provenance)),
+        context_tokens: b.context_tokens,
     }
 }
 
@@ -548,6 +557,59 @@ pub fn api_offer_to_pb(a: &ApiOffer) -> pb::ApiOffer {
         ttft_p50_ms: a.ttft_p50_ms,
         ttft_p95_ms: a.ttft_p95_ms,
         provenance: Some(provenance_to_pb(&a.provenance)),
+    }
+}
+
+fn rates_to_pb(rates: &Rates) -> pb::PhysicsRates {
+    pb::PhysicsRates {
+        decode_tok_s: rates.decode_tok_s,
+        prefill_tok_s: rates.prefill_tok_s,
+        aggregate_decode_tok_s: rates.aggregate_decode_tok_s,
+    }
+}
+
+/// Returns the wire form of one benchmark's check: placement, ceiling, estimate and verdict.
+pub fn benchmark_check_to_pb(check: &BenchmarkCheck) -> pb::BenchmarkCheck {
+    let placement = &check.physics.placement;
+    let kind = match placement.kind {
+        PlacementKind::Accelerator => pb::PlacementKind::Accelerator,
+        PlacementKind::ExpertsInHostRam => pb::PlacementKind::ExpertsInHostRam,
+        PlacementKind::Unified => pb::PlacementKind::Unified,
+    };
+    let verdict = match check.verdict {
+        Verdict::Plausible => pb::VerdictKind::Plausible,
+        Verdict::Implausible { .. } => pb::VerdictKind::Implausible,
+        Verdict::Impossible { .. } => pb::VerdictKind::Impossible,
+    };
+    pb::BenchmarkCheck {
+        sku: check.sku.clone(),
+        model: check.model.clone(),
+        quant: check.quant.clone(),
+        concurrency: check.concurrency,
+        context_tokens: check.context_tokens,
+        claimed_decode_tok_s: check.claimed_decode_tok_s,
+        claimed_prefill_tok_s: check.claimed_prefill_tok_s,
+        placement: Some(pb::Placement {
+            kind: kind as i32,
+            kind_words: placement.kind.words().to_string(),
+            description: placement.describe(),
+            fits: placement.fits,
+            devices_per_instance: placement.devices_per_instance,
+            instances_per_node: placement.instances_per_node,
+            weights_gb: placement.weights_gb,
+            kv_gb: placement.kv_gb,
+            accelerator_needed_gb: placement.accelerator_needed_gb,
+            accelerator_have_gb: placement.accelerator_have_gb,
+            host_needed_gb: placement.host_needed_gb,
+            host_have_gb: placement.host_have_gb,
+        }),
+        ceiling: Some(rates_to_pb(&check.physics.ceiling)),
+        estimate: Some(rates_to_pb(&check.physics.estimate)),
+        band: check.physics.band,
+        verdict: verdict as i32,
+        verdict_text: check.verdict.to_string(),
+        assumed_inputs: check.assumed_inputs.clone(),
+        source: check.source.clone(),
     }
 }
 
@@ -914,6 +976,21 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
                         reason: u.reason.clone(),
                     })
                     .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn check_catalog(
+        &self,
+        request: Request<pb::CheckCatalogRequest>,
+    ) -> Result<Response<pb::CheckCatalogResponse>, Status> {
+        instrumented(&self.planner, "CheckCatalog", async {
+            self.auth.check(request.metadata(), Access::Read)?;
+            let check = self.planner.check_catalog().await?;
+            Ok(pb::CheckCatalogResponse {
+                benchmarks: check.rows.iter().map(benchmark_check_to_pb).collect(),
+                catalog_version: check.catalog_version,
             })
         })
         .await

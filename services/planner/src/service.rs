@@ -18,6 +18,7 @@ use crate::catalog::{ApiOffer, Benchmark, Catalog, HardwareSku, Provenance};
 use crate::demand::PlanRequest;
 use crate::error::PlanError;
 use crate::metrics::Metrics;
+use crate::physics::{BenchmarkCheck, check_catalog};
 use crate::plan::Plan;
 use crate::solve::{SolveSettings, propose_with};
 use crate::throughput::{ObservationSample, ThroughputModel};
@@ -162,6 +163,15 @@ pub struct IngestAck {
     pub acked_seqs: Vec<u64>,
     /// Observations of this batch newly stored.
     pub inserted: u64,
+}
+
+/// The verdict on every benchmark of the stored catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogCheck {
+    /// Catalog version the check read.
+    pub catalog_version: String,
+    /// One row per benchmark, in catalog order.
+    pub rows: Vec<BenchmarkCheck>,
 }
 
 /// Settings of a [`Planner`].
@@ -504,6 +514,32 @@ impl Planner {
         })
     }
 
+    /// Returns every benchmark of the catalog with its placement, roofline ceiling, estimate
+    /// and verdict ([`check_catalog`]); a report, so implausible rows are rows, not errors.
+    /// Rows the embedded default seeded come first, in its order (the database keeps no order);
+    /// benchmarks added later follow by key.
+    pub async fn check_catalog(&self) -> Result<CatalogCheck, ServiceError> {
+        let catalog = self.catalog().await?;
+        let seed = Catalog::embedded_default();
+        let seed_position = |row: &BenchmarkCheck| {
+            seed.benchmarks
+                .iter()
+                .position(|b| {
+                    b.sku == row.sku
+                        && b.model == row.model
+                        && b.quant == row.quant
+                        && b.concurrency == row.concurrency
+                })
+                .unwrap_or(usize::MAX)
+        };
+        let mut rows = check_catalog(&catalog);
+        rows.sort_by_cached_key(seed_position);
+        Ok(CatalogCheck {
+            catalog_version: catalog.version.clone(),
+            rows,
+        })
+    }
+
     /// Inserts or replaces a hardware SKU; returns the new catalog version.
     pub async fn upsert_hardware(&self, sku: HardwareSku) -> Result<String, ServiceError> {
         let mut candidate = (*self.catalog().await?).clone();
@@ -770,6 +806,12 @@ pub fn hardware_row(sku: &HardwareSku) -> HardwareRow {
         power_full_w: sku.power_full_w,
         power_idle_w: sku.power_idle_w,
         backend: sku.backend.clone(),
+        memory_bandwidth_gb_s: sku.memory_bandwidth_gb_s,
+        compute_tflops: sku.compute_tflops,
+        host_ram_gb: sku.host_ram_gb,
+        host_ram_bandwidth_gb_s: sku.host_ram_bandwidth_gb_s,
+        host_link_gb_s: sku.host_link_gb_s,
+        disk_read_gb_s: sku.disk_read_gb_s,
         provenance_json: provenance_json(&sku.provenance),
     }
 }
@@ -786,12 +828,12 @@ fn hardware_from_row(row: HardwareRow) -> Result<HardwareSku, ServiceError> {
         power_full_w: row.power_full_w,
         power_idle_w: row.power_idle_w,
         backend: row.backend,
-        memory_bandwidth_gb_s: None,
-        compute_tflops: None,
-        host_ram_gb: None,
-        host_ram_bandwidth_gb_s: None,
-        host_link_gb_s: None,
-        disk_read_gb_s: None,
+        memory_bandwidth_gb_s: row.memory_bandwidth_gb_s,
+        compute_tflops: row.compute_tflops,
+        host_ram_gb: row.host_ram_gb,
+        host_ram_bandwidth_gb_s: row.host_ram_bandwidth_gb_s,
+        host_link_gb_s: row.host_link_gb_s,
+        disk_read_gb_s: row.disk_read_gb_s,
         provenance,
     })
 }
@@ -809,6 +851,7 @@ pub fn benchmark_row(benchmark: &Benchmark) -> BenchmarkRow {
         prefill_tok_s: benchmark.prefill_tok_s,
         power_w: benchmark.power_w,
         offload: benchmark.offload,
+        context_tokens: benchmark.context_tokens,
         provenance_json: provenance_json(&benchmark.provenance),
     }
 }
@@ -830,7 +873,7 @@ fn benchmark_from_row(row: BenchmarkRow) -> Result<Benchmark, ServiceError> {
         prefill_tok_s: row.prefill_tok_s,
         power_w: row.power_w,
         offload: row.offload,
-        context_tokens: None,
+        context_tokens: row.context_tokens,
         provenance,
     })
 }
@@ -900,6 +943,29 @@ mod tests {
         }
         for api in &catalog.apis {
             assert_eq!(&api_offer_from_row(api_offer_row(api)).unwrap(), api);
+        }
+    }
+
+    #[test]
+    fn specs_not_given_stay_not_given_through_rows() {
+        let catalog = Catalog::embedded_default();
+        let mut sku = catalog.hardware[0].clone();
+        sku.memory_bandwidth_gb_s = None;
+        sku.compute_tflops = Some(104.8);
+        sku.host_ram_gb = Some(0.0);
+        sku.host_ram_bandwidth_gb_s = None;
+        sku.host_link_gb_s = Some(63.0);
+        sku.disk_read_gb_s = None;
+        let row = hardware_row(&sku);
+        assert_eq!(row.memory_bandwidth_gb_s, None);
+        assert_eq!(row.host_ram_gb, Some(0.0));
+        assert_eq!(hardware_from_row(row).unwrap(), sku);
+        for context_tokens in [None, Some(32_768)] {
+            let mut benchmark = catalog.benchmarks[0].clone();
+            benchmark.context_tokens = context_tokens;
+            let row = benchmark_row(&benchmark);
+            assert_eq!(row.context_tokens, context_tokens);
+            assert_eq!(benchmark_from_row(row).unwrap(), benchmark);
         }
     }
 }

@@ -679,6 +679,37 @@ fn table(
         ia,
         &["memory_per_device_gb"],
     ));
+    // Physics specs: optional, but a given one must be a finite positive number (host RAM:
+    // zero or more).
+    type SpecField = fn(&mut pb::HardwareSku) -> &mut Option<f64>;
+    let specs: [(&str, SpecField, bool); 6] = [
+        (
+            "memory_bandwidth_gb_s",
+            |h| &mut h.memory_bandwidth_gb_s,
+            false,
+        ),
+        ("compute_tflops", |h| &mut h.compute_tflops, false),
+        ("host_ram_gb", |h| &mut h.host_ram_gb, true),
+        (
+            "host_ram_bandwidth_gb_s",
+            |h| &mut h.host_ram_bandwidth_gb_s,
+            false,
+        ),
+        ("host_link_gb_s", |h| &mut h.host_link_gb_s, false),
+        ("disk_read_gb_s", |h| &mut h.disk_read_gb_s, false),
+    ];
+    for (name, field, zero_allowed) in specs {
+        let path = format!("hardware.{name}");
+        let zero = (!zero_allowed).then_some(("0", 0.0));
+        for (label, v) in BAD_FLOATS.iter().copied().chain(zero) {
+            rows.push(row(
+                format!("hardware {name} {label}"),
+                hw_edit(&|h| *field(h) = Some(v)),
+                ia,
+                &[&path, label],
+            ));
+        }
+    }
     rows.push(row(
         "DeleteHardware empty id",
         Call::DeleteHardware(String::new()),
@@ -761,6 +792,12 @@ fn table(
             &["power_w"],
         ));
     }
+    rows.push(row(
+        "benchmark context_tokens 0",
+        bench_edit(&|b| b.context_tokens = Some(0)),
+        ia,
+        &["benchmark.context_tokens"],
+    ));
     rows.push(row(
         "DeleteBenchmark empty key",
         Call::DeleteBenchmark(pb::DeleteBenchmarkRequest::default()),

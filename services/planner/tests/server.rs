@@ -1008,3 +1008,265 @@ async fn database_outage_turns_readiness_off_and_back_on() {
     proxy.task.abort();
     drop_schema(&url, &schema).await;
 }
+
+/// The physics plumbing end to end: specs and a benchmark's context survive UpsertHardware /
+/// UpsertBenchmark and the listings, bad specs are INVALID_ARGUMENT naming the field, and
+/// CheckCatalog is a read (no token) with one row per benchmark, the seed's first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn specs_round_trip_and_check_catalog_reports_every_benchmark() {
+    use fleet_planner::auth::{AuthPolicy, BearerToken};
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServeOptions {
+        auth: AuthPolicy {
+            token: Some(BearerToken::new("s3cret").unwrap()),
+            protect_reads: false,
+        },
+        ..ServeOptions::default()
+    };
+    let server = Running::start_with(sqlite_store(&dir).await, options).await;
+    let mut client = server.planner().await;
+    fn authorized<T>(message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", "Bearer s3cret".parse().unwrap());
+        request
+    }
+
+    // CheckCatalog needs no token; the seed's benchmarks come first, in the seed's order.
+    let check = client
+        .check_catalog(pb::CheckCatalogRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let seed = fleet_planner::Catalog::embedded_default();
+    assert!(seed.benchmarks.len() >= 9);
+    assert_eq!(check.benchmarks.len(), seed.benchmarks.len());
+    for (row, benchmark) in check.benchmarks.iter().zip(&seed.benchmarks) {
+        assert_eq!(
+            (&row.sku, &row.model, &row.quant, row.concurrency),
+            (
+                &benchmark.sku,
+                &benchmark.model,
+                &benchmark.quant,
+                benchmark.concurrency
+            )
+        );
+        assert_eq!(row.claimed_decode_tok_s, benchmark.decode_tok_s);
+        assert_eq!(row.context_tokens, benchmark.context());
+        let ceiling = row.ceiling.unwrap();
+        assert!(ceiling.decode_tok_s.is_finite() && ceiling.decode_tok_s > 0.0);
+        assert!(row.estimate.unwrap().decode_tok_s <= ceiling.decode_tok_s);
+        let placement = row.placement.as_ref().unwrap();
+        assert_ne!(placement.kind, pb::PlacementKind::Unspecified as i32);
+        assert!(!placement.description.is_empty());
+        let word = match pb::VerdictKind::try_from(row.verdict).unwrap() {
+            pb::VerdictKind::Plausible => "plausible",
+            pb::VerdictKind::Implausible => "implausible: ",
+            pb::VerdictKind::Impossible => "impossible: ",
+            pb::VerdictKind::Unspecified => panic!("{row:?} has no verdict"),
+        };
+        assert!(row.verdict_text.starts_with(word), "{row:?}");
+        assert_eq!(
+            placement.fits,
+            row.verdict != pb::VerdictKind::Impossible as i32,
+            "{row:?}"
+        );
+    }
+    assert_eq!(check.catalog_version, {
+        client
+            .list_hardware(pb::ListHardwareRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .catalog_version
+    });
+
+    // A SKU with some specs given and some not: what was sent is what is listed.
+    let mut sku = client
+        .list_hardware(pb::ListHardwareRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .hardware
+        .into_iter()
+        .find(|h| h.id == "rtx-5090")
+        .unwrap();
+    sku.id = "rtx-5090-specs".into();
+    sku.memory_bandwidth_gb_s = Some(1_792.0);
+    sku.compute_tflops = None;
+    sku.host_ram_gb = Some(0.0);
+    sku.host_ram_bandwidth_gb_s = Some(89.6);
+    sku.host_link_gb_s = None;
+    sku.disk_read_gb_s = Some(14.5);
+    let upserted = client
+        .upsert_hardware(authorized(pb::UpsertHardwareRequest {
+            hardware: Some(sku.clone()),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(upserted.hardware.as_ref(), Some(&sku));
+    let listed = client
+        .list_hardware(pb::ListHardwareRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .hardware
+        .into_iter()
+        .find(|h| h.id == sku.id)
+        .unwrap();
+    assert_eq!(listed, sku);
+
+    // Bad specs name the field and change nothing.
+    type Edit = fn(&mut pb::HardwareSku);
+    let cases: [(&str, Edit); 7] = [
+        ("hardware.memory_bandwidth_gb_s", |h| {
+            h.memory_bandwidth_gb_s = Some(0.0)
+        }),
+        ("hardware.memory_bandwidth_gb_s", |h| {
+            h.memory_bandwidth_gb_s = Some(f64::NAN)
+        }),
+        ("hardware.compute_tflops", |h| {
+            h.compute_tflops = Some(f64::INFINITY)
+        }),
+        ("hardware.host_ram_gb", |h| h.host_ram_gb = Some(-1.0)),
+        ("hardware.host_ram_bandwidth_gb_s", |h| {
+            h.host_ram_bandwidth_gb_s = Some(-0.5)
+        }),
+        ("hardware.host_link_gb_s", |h| {
+            h.host_link_gb_s = Some(f64::NEG_INFINITY)
+        }),
+        ("hardware.disk_read_gb_s", |h| h.disk_read_gb_s = Some(0.0)),
+    ];
+    for (field, edit) in cases {
+        let mut bad = sku.clone();
+        edit(&mut bad);
+        assert_invalid(
+            client
+                .upsert_hardware(authorized(pb::UpsertHardwareRequest {
+                    hardware: Some(bad),
+                }))
+                .await
+                .unwrap_err(),
+            field,
+        );
+    }
+    let after = client
+        .list_hardware(pb::ListHardwareRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.catalog_version, upserted.catalog_version);
+
+    // A benchmark's context round-trips and shows in the check; 0 is refused.
+    let mut benchmark = client
+        .list_benchmarks(pb::ListBenchmarksRequest {
+            sku: "rtx-5090".into(),
+            model: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .benchmarks
+        .remove(0);
+    benchmark.sku = sku.id.clone();
+    benchmark.context_tokens = Some(16_384);
+    client
+        .upsert_benchmark(authorized(pb::UpsertBenchmarkRequest {
+            benchmark: Some(benchmark.clone()),
+        }))
+        .await
+        .unwrap();
+    let listed = client
+        .list_benchmarks(pb::ListBenchmarksRequest {
+            sku: sku.id.clone(),
+            model: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .benchmarks;
+    assert_eq!(listed, vec![benchmark.clone()]);
+    let check = client
+        .check_catalog(pb::CheckCatalogRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(check.benchmarks.len(), seed.benchmarks.len() + 1);
+    let added = check.benchmarks.last().unwrap();
+    assert_eq!(added.sku, sku.id, "added benchmarks follow the seed's");
+    assert_eq!(added.context_tokens, 16_384);
+    // The SKU does not give compute or host link: the check says so.
+    for field in ["compute_tflops", "host_link_gb_s"] {
+        let needle = format!("hardware {} {field}", sku.id);
+        assert!(added.assumed_inputs.contains(&needle), "{added:?}");
+    }
+    assert!(
+        !added
+            .assumed_inputs
+            .iter()
+            .any(|i| i.ends_with("memory_bandwidth_gb_s")),
+        "{added:?}"
+    );
+    let mut zero = benchmark.clone();
+    zero.context_tokens = Some(0);
+    assert_invalid(
+        client
+            .upsert_benchmark(authorized(pb::UpsertBenchmarkRequest {
+                benchmark: Some(zero),
+            }))
+            .await
+            .unwrap_err(),
+        "benchmark.context_tokens",
+    );
+    server.stop().await;
+}
+
+/// `trust_published` travels from the wire into the stored request, and RerunPlan solves the
+/// stored request again with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_published_is_stored_with_the_request_and_kept_by_rerun() {
+    use fleet_planner::grpc::{plan_request_from_pb, plan_request_to_pb};
+    use fleet_planner::service::{Planner, PlannerSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let planner = Planner::open(
+        sqlite_store(&dir).await,
+        PlannerSettings::default(),
+        fleet_planner::metrics::Metrics::new(),
+    )
+    .await
+    .unwrap();
+    for trust_published in [false, true] {
+        let wire = pb::ProposeRequest {
+            trust_published,
+            ..propose_request(1_500_000_000)
+        };
+        let request = plan_request_from_pb(wire).unwrap();
+        assert_eq!(request.trust_published, trust_published);
+        assert_eq!(
+            plan_request_to_pb(&request).trust_published,
+            trust_published
+        );
+        let stored = planner.propose(request).await.unwrap();
+        assert_eq!(
+            planner
+                .plan_request(&stored.id)
+                .await
+                .unwrap()
+                .trust_published,
+            trust_published
+        );
+        let rerun = planner.rerun_plan(&stored.id).await.unwrap();
+        assert_ne!(rerun.id, stored.id);
+        assert_eq!(
+            planner
+                .plan_request(&rerun.id)
+                .await
+                .unwrap()
+                .trust_published,
+            trust_published,
+            "rerun keeps the stored request's flag"
+        );
+    }
+}

@@ -58,6 +58,7 @@ fn planner_service_has_every_rpc() {
         "UpsertApiOffer",
         "DeleteApiOffer",
         "GetThroughputModel",
+        "CheckCatalog",
     ] {
         assert!(
             methods.iter().any(|m| m == rpc),

@@ -24,6 +24,18 @@ pub struct HardwareRow {
     pub power_idle_w: f64,
     /// llama.cpp backend: cuda, metal or rocm.
     pub backend: String,
+    /// Memory bandwidth of one accelerator, GB/s; `None`: not given.
+    pub memory_bandwidth_gb_s: Option<f64>,
+    /// Dense FP16 compute of one accelerator, TFLOPS; `None`: not given.
+    pub compute_tflops: Option<f64>,
+    /// Host RAM of the node, GB; `None`: not given.
+    pub host_ram_gb: Option<f64>,
+    /// Host RAM bandwidth, GB/s; `None`: not given.
+    pub host_ram_bandwidth_gb_s: Option<f64>,
+    /// Host-to-accelerator link, GB/s per direction; `None`: not given.
+    pub host_link_gb_s: Option<f64>,
+    /// Sequential disk read, GB/s; `None`: not given.
+    pub disk_read_gb_s: Option<f64>,
     /// Where the figures come from, as the planner's provenance JSON.
     pub provenance_json: String,
 }
@@ -53,8 +65,49 @@ pub struct BenchmarkRow {
     pub power_w: f64,
     /// Whether weights spill to CPU RAM.
     pub offload: bool,
+    /// Context per stream the run held, tokens; `None`: not given.
+    #[sqlx(try_from = "NullableCount")]
+    pub context_tokens: Option<u32>,
     /// Where the figures come from, as the planner's provenance JSON.
     pub provenance_json: String,
+}
+
+/// A nullable BIGINT column read into an `Option<u32>` field: sqlx's `try_from` needs a type
+/// this crate owns to convert from, and PostgreSQL has no unsigned type to decode directly.
+pub(crate) struct NullableCount(Option<i64>);
+
+impl<DB: sqlx::Database> sqlx::Type<DB> for NullableCount
+where
+    i64: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <i64 as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <i64 as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for NullableCount
+where
+    Option<i64>: sqlx::Decode<'r, DB>,
+{
+    fn decode(
+        value: <DB as sqlx::Database>::ValueRef<'r>,
+    ) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(NullableCount(
+            <Option<i64> as sqlx::Decode<'r, DB>>::decode(value)?,
+        ))
+    }
+}
+
+impl TryFrom<NullableCount> for Option<u32> {
+    type Error = std::num::TryFromIntError;
+
+    fn try_from(value: NullableCount) -> Result<Self, Self::Error> {
+        value.0.map(u32::try_from).transpose()
+    }
 }
 
 /// The key of a benchmark.

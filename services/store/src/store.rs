@@ -260,14 +260,21 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO hardware_skus (id, name, accelerators, memory_per_device_gb, \
-                 unified_memory, price_usd, power_full_w, power_idle_w, backend, provenance_json) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 unified_memory, price_usd, power_full_w, power_idle_w, backend, provenance_json, \
+                 memory_bandwidth_gb_s, compute_tflops, host_ram_gb, host_ram_bandwidth_gb_s, \
+                 host_link_gb_s, disk_read_gb_s) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
                  accelerators = excluded.accelerators, \
                  memory_per_device_gb = excluded.memory_per_device_gb, \
                  unified_memory = excluded.unified_memory, price_usd = excluded.price_usd, \
                  power_full_w = excluded.power_full_w, power_idle_w = excluded.power_idle_w, \
-                 backend = excluded.backend, provenance_json = excluded.provenance_json",
+                 backend = excluded.backend, provenance_json = excluded.provenance_json, \
+                 memory_bandwidth_gb_s = excluded.memory_bandwidth_gb_s, \
+                 compute_tflops = excluded.compute_tflops, host_ram_gb = excluded.host_ram_gb, \
+                 host_ram_bandwidth_gb_s = excluded.host_ram_bandwidth_gb_s, \
+                 host_link_gb_s = excluded.host_link_gb_s, \
+                 disk_read_gb_s = excluded.disk_read_gb_s",
             )
             .bind(&row.id)
             .bind(&row.name)
@@ -279,6 +286,12 @@ impl Store {
             .bind(row.power_idle_w)
             .bind(&row.backend)
             .bind(&row.provenance_json)
+            .bind(row.memory_bandwidth_gb_s)
+            .bind(row.compute_tflops)
+            .bind(row.host_ram_gb)
+            .bind(row.host_ram_bandwidth_gb_s)
+            .bind(row.host_link_gb_s)
+            .bind(row.disk_read_gb_s)
             .execute(&mut *tx)
             .await?;
             let version: String = sqlx::query_scalar(BUMP_VERSION_SQL)
@@ -340,13 +353,15 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO benchmarks (sku, model, quant, concurrency, devices_used, \
-                 vram_used_gb, decode_tok_s, prefill_tok_s, power_w, offload, provenance_json) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 vram_used_gb, decode_tok_s, prefill_tok_s, power_w, offload, provenance_json, \
+                 context_tokens) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                  ON CONFLICT (sku, model, quant, concurrency) DO UPDATE SET \
                  devices_used = excluded.devices_used, vram_used_gb = excluded.vram_used_gb, \
                  decode_tok_s = excluded.decode_tok_s, prefill_tok_s = excluded.prefill_tok_s, \
                  power_w = excluded.power_w, offload = excluded.offload, \
-                 provenance_json = excluded.provenance_json",
+                 provenance_json = excluded.provenance_json, \
+                 context_tokens = excluded.context_tokens",
             )
             .bind(&row.sku)
             .bind(&row.model)
@@ -359,6 +374,7 @@ impl Store {
             .bind(row.power_w)
             .bind(row.offload)
             .bind(&row.provenance_json)
+            .bind(row.context_tokens.map(i64::from))
             .execute(&mut *tx)
             .await?;
             let version: String = sqlx::query_scalar(BUMP_VERSION_SQL)

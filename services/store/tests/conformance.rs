@@ -178,6 +178,7 @@ conformance!(
     observations_filter_and_round_trip,
     observations_reject_unstorable_values,
     data_survives_reopening,
+    physics_specs_round_trip_given_and_not_given,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -194,6 +195,12 @@ fn hardware(id: &str, price_usd: f64) -> HardwareRow {
         power_full_w: 1_150.5,
         power_idle_w: 95.25,
         backend: "cuda".to_string(),
+        memory_bandwidth_gb_s: Some(1_792.0),
+        compute_tflops: Some(104.8),
+        host_ram_gb: Some(128.0),
+        host_ram_bandwidth_gb_s: Some(89.6),
+        host_link_gb_s: Some(63.0),
+        disk_read_gb_s: Some(14.5),
         provenance_json: r#"{"source":"test"}"#.to_string(),
     }
 }
@@ -210,6 +217,7 @@ fn benchmark(sku: &str, quant: &str, concurrency: u32) -> BenchmarkRow {
         prefill_tok_s: 2_900.0,
         power_w: 540.0,
         offload: false,
+        context_tokens: Some(8_192),
         provenance_json: "{}".to_string(),
     }
 }
@@ -710,6 +718,59 @@ async fn observations_reject_unstorable_values(h: Harness) {
     assert_eq!(store.count_observations(None).await.unwrap(), 0);
 }
 
+/// Specs and the benchmark context are nullable: `None` (not given) and `Some` both survive a
+/// write and a read, and an upsert can take a given spec back to not given.
+async fn physics_specs_round_trip_given_and_not_given(h: Harness) {
+    let store = &h.store;
+    let mut bare = hardware("bare", 1_000.0);
+    bare.memory_bandwidth_gb_s = None;
+    bare.compute_tflops = None;
+    bare.host_ram_gb = None;
+    bare.host_ram_bandwidth_gb_s = None;
+    bare.host_link_gb_s = None;
+    bare.disk_read_gb_s = None;
+    let mut mixed = hardware("mixed", 2_000.0);
+    mixed.compute_tflops = None;
+    mixed.host_ram_gb = Some(0.0);
+    mixed.disk_read_gb_s = None;
+    let full = hardware("full", 3_000.0);
+    for row in [&bare, &mixed, &full] {
+        store.upsert_hardware(row).await.unwrap();
+    }
+    assert_eq!(
+        store.list_hardware().await.unwrap(),
+        vec![bare.clone(), full.clone(), mixed.clone()]
+    );
+    // Replacing a given spec with not given clears it.
+    let mut cleared = full.clone();
+    cleared.memory_bandwidth_gb_s = None;
+    cleared.host_link_gb_s = None;
+    store.upsert_hardware(&cleared).await.unwrap();
+    let listed = store.list_hardware().await.unwrap();
+    assert_eq!(listed[1], cleared);
+
+    let mut no_context = benchmark("full", "Q4_K_M", 1);
+    no_context.context_tokens = None;
+    let mut long_context = benchmark("full", "Q4_K_M", 2);
+    long_context.context_tokens = Some(u32::MAX);
+    store.upsert_benchmark(&no_context).await.unwrap();
+    store.upsert_benchmark(&long_context).await.unwrap();
+    assert_eq!(
+        store.list_benchmarks().await.unwrap(),
+        vec![no_context.clone(), long_context.clone()]
+    );
+    let mut given = no_context.clone();
+    given.context_tokens = Some(32_768);
+    store.upsert_benchmark(&given).await.unwrap();
+    let mut none_again = long_context.clone();
+    none_again.context_tokens = None;
+    store.upsert_benchmark(&none_again).await.unwrap();
+    assert_eq!(
+        store.list_benchmarks().await.unwrap(),
+        vec![given, none_again]
+    );
+}
+
 async fn data_survives_reopening(h: Harness) {
     let store = &h.store;
     store
@@ -753,4 +814,189 @@ async fn data_survives_reopening(h: Harness) {
     );
     assert!(store.get_node("gpu-01").await.unwrap().is_some());
     store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upgrades: a database an older build created, migrated forward by today's store
+
+/// The last migration before the physics specs (0004) existed.
+const LAST_MIGRATION_BEFORE_SPECS: u32 = 3;
+
+/// Copies the backend's migrations up to and including `through` into a fresh directory and
+/// returns the migrator over them: what an older build embedded.
+async fn migrator_through(
+    backend: &str,
+    through: u32,
+) -> (tempfile::TempDir, sqlx::migrate::Migrator) {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../migrations")
+        .join(backend);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut copied = 0;
+    for entry in std::fs::read_dir(&source).expect("migrations directory") {
+        let path = entry.expect("migration entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let version: u32 = name
+            .split('_')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("NNNN_ prefix");
+        if version <= through {
+            std::fs::copy(&path, dir.path().join(&name)).expect("copy migration");
+            copied += 1;
+        }
+    }
+    assert_eq!(copied, through, "migrations 0001..={through:04} exist");
+    let migrator = sqlx::migrate::Migrator::new(dir.path())
+        .await
+        .expect("older migrations load");
+    (dir, migrator)
+}
+
+/// Rows as a build before 0004 wrote them: no spec or context columns exist yet.
+const PRE_SPECS_HARDWARE_SQL: &str = "INSERT INTO hardware_skus (id, name, accelerators, \
+     memory_per_device_gb, unified_memory, price_usd, power_full_w, power_idle_w, backend, \
+     provenance_json) VALUES ('old-rig', 'old-rig node', 2, 32.0, FALSE, 3999.0, 1150.5, 95.25, \
+     'cuda', '{\"source\":\"test\"}')";
+const PRE_SPECS_BENCHMARK_SQL: &str = "INSERT INTO benchmarks (sku, model, quant, concurrency, \
+     devices_used, vram_used_gb, decode_tok_s, prefill_tok_s, power_w, offload, provenance_json) \
+     VALUES ('old-rig', 'qwen3-32b', 'Q4_K_M', 1, 1, 21.5, 61.25, 2900.0, 540.0, FALSE, '{}')";
+const PRE_SPECS_VERSION_SQL: &str =
+    "UPDATE catalog_meta SET value = '2' WHERE key = 'catalog_version'";
+
+/// What the pre-0004 rows read as after the upgrade: every spec and the context not given.
+async fn pre_specs_rows_read_as_not_given(store: &Store) {
+    let mut expected_hardware = hardware("old-rig", 3_999.0);
+    expected_hardware.memory_bandwidth_gb_s = None;
+    expected_hardware.compute_tflops = None;
+    expected_hardware.host_ram_gb = None;
+    expected_hardware.host_ram_bandwidth_gb_s = None;
+    expected_hardware.host_link_gb_s = None;
+    expected_hardware.disk_read_gb_s = None;
+    assert_eq!(
+        store.list_hardware().await.unwrap(),
+        vec![expected_hardware]
+    );
+    let mut expected_benchmark = benchmark("old-rig", "Q4_K_M", 1);
+    expected_benchmark.context_tokens = None;
+    assert_eq!(
+        store.list_benchmarks().await.unwrap(),
+        vec![expected_benchmark]
+    );
+    assert_eq!(
+        store.catalog_version().await.unwrap(),
+        2,
+        "the counter is kept"
+    );
+    // The upgraded tables take given specs too.
+    store
+        .upsert_hardware(&hardware("old-rig", 3_999.0))
+        .await
+        .unwrap();
+    store
+        .upsert_benchmark(&benchmark("old-rig", "Q4_K_M", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_hardware().await.unwrap(),
+        vec![hardware("old-rig", 3_999.0)]
+    );
+    assert_eq!(
+        store.list_benchmarks().await.unwrap(),
+        vec![benchmark("old-rig", "Q4_K_M", 1)]
+    );
+}
+
+async fn upgrade_sqlite() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let (_migrations, older) = migrator_through("sqlite", LAST_MIGRATION_BEFORE_SPECS).await;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::from_str(&url)
+                .unwrap()
+                .create_if_missing(true),
+        )
+        .await
+        .expect("open the old database");
+    older.run(&pool).await.expect("older migrations run");
+    for sql in [
+        PRE_SPECS_HARDWARE_SQL,
+        PRE_SPECS_BENCHMARK_SQL,
+        PRE_SPECS_VERSION_SQL,
+    ] {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+    pool.close().await;
+
+    let store = Store::connect(&url)
+        .await
+        .expect("today's store upgrades it");
+    pre_specs_rows_read_as_not_given(&store).await;
+    store.close().await;
+}
+
+async fn upgrade_postgres() {
+    use sqlx::postgres::PgPoolOptions;
+    let Some(url) = postgres_url() else {
+        eprintln!("skipping postgres upgrade: FLEET_TEST_DATABASE_URL not set");
+        return;
+    };
+    let schema = format!("t_{}", unique_suffix());
+    let mut admin = PgConnection::connect(&url)
+        .await
+        .expect("FLEET_TEST_DATABASE_URL is set but the database is unreachable");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test schema");
+    let body = {
+        let (url, schema) = (url.clone(), schema.clone());
+        async move {
+            let (_migrations, older) =
+                migrator_through("postgres", LAST_MIGRATION_BEFORE_SPECS).await;
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(pg_options(&url, &schema))
+                .await
+                .expect("open the old schema");
+            older.run(&pool).await.expect("older migrations run");
+            for sql in [
+                PRE_SPECS_HARDWARE_SQL,
+                PRE_SPECS_BENCHMARK_SQL,
+                PRE_SPECS_VERSION_SQL,
+            ] {
+                sqlx::query(sql).execute(&pool).await.expect(sql);
+            }
+            pool.close().await;
+            let store = Store::connect_postgres(pg_options(&url, &schema))
+                .await
+                .expect("today's store upgrades it");
+            pre_specs_rows_read_as_not_given(&store).await;
+            store.close().await;
+        }
+    };
+    let outcome = tokio::spawn(body).await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .expect("drop test schema");
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+mod a_database_from_before_the_specs_upgrades_with_specs_not_given {
+    #[tokio::test]
+    async fn sqlite() {
+        super::upgrade_sqlite().await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        super::upgrade_postgres().await;
+    }
 }
