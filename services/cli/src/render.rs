@@ -41,8 +41,14 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
         if plan.workloads.len() == 1 { "" } else { "s" }
     ));
     doc.para(format!(
-        "Plan {id} (catalog version {}, throughput model {}).",
-        plan.catalog_version, plan.throughput_version
+        "Plan {id} (catalog version {}, throughput model {}){}.",
+        plan.catalog_version,
+        plan.throughput_version,
+        if plan.trust_published {
+            "; published figures trusted as asked, even where the physics finds them implausible or impossible (--trust-published)"
+        } else {
+            ""
+        }
     ));
     let fleet = plan
         .baselines

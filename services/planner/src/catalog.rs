@@ -985,6 +985,12 @@ impl Catalog {
         push("cost".into(), &self.cost.provenance);
         for h in &self.hardware {
             push(format!("hardware {}", h.id), &h.provenance);
+            for field in h.assumed_spec_fields() {
+                out.push(format!(
+                    "hardware {} {field}: not given, the default of catalog::spec_defaults is used",
+                    h.id
+                ));
+            }
         }
         for q in &self.quants {
             push(format!("quant {}", q.id), &q.provenance);
@@ -1006,8 +1012,19 @@ mod tests {
     #[test]
     fn default_catalog_holds_the_article_figures() {
         let catalog = Catalog::embedded_default();
-        assert_eq!(catalog.hardware.len(), 5);
+        // The article's five rigs and nine rows, and two configurations that hold its model.
+        assert_eq!(catalog.hardware.len(), 7);
         assert_eq!(catalog.benchmarks.len(), 9);
+        let mac = catalog.sku("mac-studio-m3-ultra").unwrap();
+        // The article's "192GB" M3 Ultra does not exist; its $5,599 buys the 256 GB one.
+        assert_eq!((mac.memory_per_device_gb, mac.price_usd), (256.0, 5599.0));
+        assert_eq!(mac.kind_of("memory_per_device_gb"), FigureKind::Assumed);
+        assert!(mac.name.contains("the article's '192GB'"));
+        let rtx = catalog.sku("rtx-5090").unwrap();
+        assert_eq!(rtx.memory_bandwidth_gb_s, Some(1792.0));
+        assert_eq!(rtx.kind_of("memory_bandwidth_gb_s"), FigureKind::Published);
+        assert_eq!(rtx.kind_of("host_ram_gb"), FigureKind::Assumed);
+        assert!(rtx.assumed_spec_fields().is_empty());
         let rtx = catalog.sku("rtx-5090").unwrap();
         assert_eq!(
             (rtx.price_usd, rtx.power_full_w, rtx.power_idle_w),

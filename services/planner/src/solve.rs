@@ -1014,12 +1014,31 @@ impl<'a> Problem<'a> {
                 .point
                 .ttft_ms(workload.prompt_tokens);
             if best_ttft > limit {
+                // What would hold the model, by SKU, so the reader sees what there is to buy.
+                let mut holds: Vec<(String, Vec<String>)> = Vec::new();
+                for &c in &quality_ok {
+                    let cand = &self.candidates[c];
+                    match holds.iter_mut().find(|(sku, _)| *sku == cand.sku.id) {
+                        Some((_, quants)) => {
+                            if !quants.contains(&cand.point.quant) {
+                                quants.push(cand.point.quant.clone());
+                            }
+                        }
+                        None => holds.push((cand.sku.id.clone(), vec![cand.point.quant.clone()])),
+                    }
+                }
+                let holds: Vec<String> = holds
+                    .into_iter()
+                    .map(|(sku, quants)| format!("{sku} {}", quants.join(", ")))
+                    .collect();
                 clauses.push(format!(
-                    "it needs TTFT ≤ {} for {}-token prompts; the fastest option ({}) gives {}",
+                    "it needs TTFT ≤ {} for {}-token prompts; the fastest option ({}, {}) gives {} (configurations that hold the model: {})",
                     format_ms(limit),
                     format_int(f64::from(workload.prompt_tokens)),
                     self.option_label(fastest),
-                    format_ms(best_ttft)
+                    self.candidates[fastest].point.provenance,
+                    format_ms(best_ttft),
+                    holds.join("; ")
                 ));
             }
         }

@@ -1085,25 +1085,53 @@ impl ThroughputModel {
 mod tests {
     use super::*;
 
+    /// The seed catalog with its model made a 20B dense one, so that the RTX 5090 row (22.4 tok/s
+    /// decode, 4,180 prefill) is plausible: 11.5 GB of Q4_K_M weights read at 1,792 GB/s allow
+    /// ~129 tok/s, 209.5 TFLOPS allow 5,237 prefill tok/s. Rows that are still implausible (the
+    /// RTX 4090's 3,210 prefill over 82.6 TFLOPS' 2,065) are kept for `--trust-published`.
+    fn plausible_seed() -> Catalog {
+        let text = crate::catalog::DEFAULT_CATALOG_TOML
+            .replace("total_params_b = 671.0", "total_params_b = 20.0")
+            .replace("active_params_b = 37.0", "active_params_b = 20.0")
+            .replace("always_used_params_b = 16.0\n", "")
+            .replace("routed_params_per_token_b = 20.4\n", "")
+            .replace("experts = 256\n", "")
+            .replace("experts_per_token = 8\n", "")
+            .replace("moe_layers = 58\n", "");
+        Catalog::from_toml_str(&text).expect("a valid catalog")
+    }
+
     #[test]
-    fn prior_has_no_batching_gain_and_counts_instances() {
-        let catalog = Catalog::embedded_default();
+    fn a_plausible_row_is_published_and_other_levels_follow_the_roofline() {
+        let catalog = plausible_seed();
         let model = ThroughputModel::from_catalog(&catalog);
-        assert_eq!(model.points.len(), 9 * CONCURRENCY_LEVELS.len());
-        for p in &model.points {
-            // X(N) = λ for every N; each stream gets λ/N.
-            let single = model
-                .points
+        let rtx = point(&model, 1);
+        assert_eq!(rtx.provenance.to_string(), "published (plausible)");
+        // 4096 tokens at 4180 tok/s = 979.9 ms.
+        assert!((rtx.ttft_ms(4096) - 979.904_306).abs() < 1e-3);
+        // N = 2 is the published 22.4 tok/s moved along the roofline: two streams read the
+        // weights once, so the aggregate grows, but less than twice (each reads its KV cache).
+        let two = point(&model, 2);
+        assert!(
+            two.aggregate_decode_tok_s > 22.4 && two.aggregate_decode_tok_s < 44.8,
+            "{two:?}"
+        );
+        assert_eq!(
+            two.provenance.to_string(),
+            "estimated ±25% (published N=1 scaled by the roofline, all in accelerator memory)"
+        );
+        // The dual RTX 4090's 3,210 prefill tok/s is above 82.6 TFLOPS' ceiling: the plan
+        // estimates it, and keeps the published figure for --trust-published.
+        assert!(
+            model
+                .dropped
                 .iter()
-                .find(|q| q.sku == p.sku && q.quant == p.quant && q.concurrency == 1)
-                .unwrap();
-            assert_eq!(p.aggregate_decode_tok_s, single.decode_tok_s);
-            assert!(
-                (p.decode_tok_s * f64::from(p.concurrency) - single.decode_tok_s).abs() < 1e-12
-            );
-        }
+                .any(|d| d.sku == "dual-rtx-4090" && d.reason.contains("implausible")),
+            "{:?}",
+            model.dropped
+        );
         let dual_q4 = model
-            .points
+            .trusted_points
             .iter()
             .find(|p| p.sku == "dual-rtx-4090" && p.quant == "Q4_K_M" && p.concurrency == 1)
             .unwrap();
@@ -1112,14 +1140,21 @@ mod tests {
         // 0.75 / 3210 + 0.25 / 16.8 seconds per token on one card, halved by two cards.
         let expected = (0.75 / 3210.0 + 0.25 / 16.8) / 2.0;
         assert!((dual_q4.node_seconds_per_token(0.75) - expected).abs() < 1e-15);
-        let rtx = model
-            .points
+        // Trusted levels beyond the published one have no batching gain: X(N) = λ.
+        let dual_q4_8 = model
+            .trusted_points
             .iter()
-            .find(|p| p.sku == "rtx-5090" && p.quant == "Q4_K_M" && p.concurrency == 1)
+            .find(|p| p.sku == "dual-rtx-4090" && p.quant == "Q4_K_M" && p.concurrency == 8)
             .unwrap();
-        // 4096 tokens at 4180 tok/s = 979.9 ms.
-        assert!((rtx.ttft_ms(4096) - 979.904_306).abs() < 1e-3);
-        assert_eq!(rtx.provenance.to_string(), "catalog");
+        assert_eq!(dual_q4_8.aggregate_decode_tok_s, 16.8);
+        let trusted = model.points_for(true);
+        assert!(trusted.iter().any(|p| std::ptr::eq(*p, dual_q4)));
+        assert!(
+            !model
+                .points_for(false)
+                .iter()
+                .any(|p| std::ptr::eq(*p, dual_q4))
+        );
     }
 
     fn sample(
@@ -1173,7 +1208,7 @@ mod tests {
 
     #[test]
     fn a_token_weighted_median_rejects_outliers_and_blends_with_the_prior() {
-        let catalog = Catalog::embedded_default();
+        let catalog = plausible_seed();
         // 20 windows at 30 tok/s with 10k tokens each, 3 wild ones at 3,000 tok/s.
         let mut samples: Vec<ObservationSample> = (0..20)
             .map(|i| sample(&format!("n{}", i % 3), 1, 30.0, 10_000, T0 - i * 60_000))
@@ -1183,9 +1218,11 @@ mod tests {
         }
         let model = ThroughputModel::calibrate(&catalog, &samples);
         let p = point(&model, 1);
-        // Median 30 (the outliers hold 30k of 230k tokens), blended with the catalog's 22.4 at
-        // 100k prior tokens: (22.4 × 100k + 30 × 230k) / 330k = 27.6969...
-        let expected = (22.4 * 100_000.0 + 30.0 * 230_000.0) / 330_000.0;
+        // The wild ones are above the 5090's ceiling (~129 tok/s): quarantined, counted. Median
+        // 30 of the 200k tokens left, blended with the catalog's 22.4 at 100k prior tokens:
+        // (22.4 × 100k + 30 × 200k) / 300k = 27.4666...
+        assert_eq!(model.quarantined_windows, 3);
+        let expected = (22.4 * 100_000.0 + 30.0 * 200_000.0) / 300_000.0;
         assert!(
             (p.aggregate_decode_tok_s - expected).abs() < 1e-9,
             "{}",
@@ -1193,7 +1230,7 @@ mod tests {
         );
         assert_eq!(
             p.provenance.to_string(),
-            "measured: 4 nodes, 23 windows, last at 2026-11-28 17:00 UTC"
+            "measured: 3 nodes, 20 windows, last at 2026-11-28 17:00 UTC"
         );
         assert!(
             model
@@ -1204,9 +1241,9 @@ mod tests {
 
     #[test]
     fn windows_too_small_to_mean_anything_are_ignored() {
-        let catalog = Catalog::embedded_default();
-        let mut tiny = sample("n1", 1, 9_999.0, MIN_WINDOW_PREDICTED_TOKENS - 1, T0);
-        let mut short = sample("n1", 1, 9_999.0, 50_000, T0);
+        let catalog = plausible_seed();
+        let mut tiny = sample("n1", 1, 30.0, MIN_WINDOW_PREDICTED_TOKENS - 1, T0);
+        let mut short = sample("n1", 1, 30.0, 50_000, T0);
         short.window_start_unix_ms = T0 - MIN_WINDOW_MS + 1;
         let model = ThroughputModel::calibrate(&catalog, &[tiny.clone(), short.clone()]);
         assert_eq!(model.ignored_windows, 2);
@@ -1265,13 +1302,13 @@ mod tests {
 
     #[test]
     fn calibration_fits_the_curve_and_fills_unmeasured_levels() {
-        let catalog = Catalog::embedded_default();
+        let catalog = plausible_seed();
         let truth = UslCurve {
             lambda_tok_s: 22.4,
             sigma: 0.1,
             kappa: 0.0,
         };
-        // Lots of tokens at N = 2 and 4 (no catalog prior there, so pure measurement).
+        // Lots of tokens at N = 2 and 4: a billion per level drowns the roofline prior's 100k.
         let samples: Vec<ObservationSample> = [2u32, 4]
             .iter()
             .flat_map(|&n| {
@@ -1280,20 +1317,20 @@ mod tests {
                         "n1",
                         n,
                         truth.aggregate_tok_s(n),
-                        1_000_000,
+                        100_000_000,
                         T0 - i * 60_000,
                     )
                 })
             })
             .collect();
         let model = ThroughputModel::calibrate(&catalog, &samples);
-        assert!((point(&model, 2).aggregate_decode_tok_s - truth.aggregate_tok_s(2)).abs() < 1e-9);
+        assert!((point(&model, 2).aggregate_decode_tok_s - truth.aggregate_tok_s(2)).abs() < 1e-2);
         let eight = point(&model, 8);
         assert!(
-            (eight.aggregate_decode_tok_s - truth.aggregate_tok_s(8)).abs() < 1e-6,
+            (eight.aggregate_decode_tok_s - truth.aggregate_tok_s(8)).abs() < 1e-2,
             "{eight:?}"
         );
-        assert!((eight.decode_tok_s - truth.per_stream_tok_s(8)).abs() < 1e-6);
+        assert!((eight.decode_tok_s - truth.per_stream_tok_s(8)).abs() < 1e-2);
         assert_eq!(
             eight.provenance.to_string(),
             "USL fit to measured N=2,4: 1 node, 20 windows, last at 2026-11-28 17:00 UTC"
@@ -1308,7 +1345,7 @@ mod tests {
 
     #[test]
     fn the_version_is_deterministic_and_follows_the_content() {
-        let catalog = Catalog::embedded_default();
+        let catalog = plausible_seed();
         let samples = vec![
             sample("n1", 1, 30.0, 10_000, T0),
             sample("n2", 1, 31.0, 10_000, T0),
@@ -1327,13 +1364,13 @@ mod tests {
         );
         assert_eq!(
             ThroughputModel::from_catalog(&catalog).version,
-            "prior:seed-2026-03"
+            "prior:seed-2026-12"
         );
     }
 
     #[test]
     fn samples_the_catalog_lacks_are_listed_not_dropped() {
-        let catalog = Catalog::embedded_default();
+        let catalog = plausible_seed();
         let mut unknown_sku = sample("n1", 1, 30.0, 10_000, T0);
         unknown_sku.sku = "h200".into();
         let mut unknown_quant = sample("n1", 2, 30.0, 10_000, T0);

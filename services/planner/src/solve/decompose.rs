@@ -648,8 +648,10 @@ mod tests {
             end_hour: 6,
         });
         batch.profile = DemandProfile::EightHourDay;
+        // The seed's figures at face value, so that every SKU is an option.
         let mut request = PlanRequest {
             workloads: vec![chat, private, batch],
+            trust_published: true,
             ..Default::default()
         };
         request
