@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use fleet_planner::catalog::Catalog;
-use fleet_planner::cost::{CostAssumptions, breakeven_table};
+use fleet_planner::cost::{CostAssumptions, breakeven_table, breakeven_table_as_published};
 use fleet_planner::demand::{
     CostOverrides, DEFAULT_INPUT_SHARE, DEFAULT_MIN_DECODE_TOK_S, DEFAULT_MIN_QUANT,
     DEFAULT_PROMPT_TOKENS, DemandProfile, FileFormat, FleetConstraints, HourWindow, PlanRequest,
@@ -29,7 +29,7 @@ use fleet_planner::grpc::{
 use fleet_planner::service::PlannerSettings;
 use fleet_planner::solve::Backend;
 use fleet_planner::units::{TokenCount, parse_duration_ms, parse_scaled_decimal};
-use fleet_planner::{PlanError, SolveSettings};
+use fleet_planner::{PlanError, SolveSettings, ThroughputModel};
 use fleet_proto::v1 as pb;
 
 use crate::client::{Client, TlsOptions};
@@ -369,6 +369,14 @@ struct BreakevenArgs {
     /// Lowest quantization a row may use.
     #[arg(long, default_value = DEFAULT_MIN_QUANT)]
     min_quant: String,
+    /// Reproduce the reference article's table by its own method: each SKU's fastest benchmark
+    /// as published, at the SKU's full power (each row still shows its physics verdict).
+    #[arg(long, conflicts_with = "trust_published")]
+    as_published: bool,
+    /// Price published figures at face value where the physics rejects them, as propose
+    /// --trust-published does.
+    #[arg(long)]
+    trust_published: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
     output: Output,
@@ -1082,26 +1090,55 @@ fn breakeven(catalog: &Catalog, args: BreakevenArgs) -> Result<String, Failure> 
             ),
         });
     }
-    let rows = breakeven_table(
-        catalog,
-        &assumptions,
-        args.hours_per_day,
-        floor.quality_retained,
-        args.sku.as_deref(),
-    );
+    let (rows, excluded) = if args.as_published {
+        let rows = breakeven_table_as_published(
+            catalog,
+            &assumptions,
+            args.hours_per_day,
+            floor.quality_retained,
+            args.sku.as_deref(),
+        );
+        (rows, Vec::new())
+    } else {
+        // The catalog's priors: the figures propose uses where nothing is measured.
+        let throughput = ThroughputModel::from_catalog(catalog);
+        breakeven_table(
+            catalog,
+            &throughput,
+            &assumptions,
+            args.hours_per_day,
+            floor.quality_retained,
+            args.sku.as_deref(),
+            args.trust_published,
+        )
+    };
+    let method = if args.as_published {
+        render::BreakevenMethod::AsPublished
+    } else if args.trust_published {
+        render::BreakevenMethod::Trusted
+    } else {
+        render::BreakevenMethod::PhysicsChecked
+    };
     Ok(match args.output {
         Output::Json => {
             serde_json::to_string_pretty(&serde_json::json!({
                 "assumptions": assumptions,
                 "hours_per_day": args.hours_per_day,
+                "as_published": args.as_published,
+                "trust_published": args.trust_published,
                 "rows": rows,
+                "excluded": excluded,
             }))
             .expect("rows serialize to JSON")
                 + "\n"
         }
-        Output::Table => render::breakeven_doc(&rows, &assumptions, args.hours_per_day).to_text(),
+        Output::Table => {
+            render::breakeven_doc(&rows, &excluded, &assumptions, args.hours_per_day, method)
+                .to_text()
+        }
         Output::Markdown => {
-            render::breakeven_doc(&rows, &assumptions, args.hours_per_day).to_markdown()
+            render::breakeven_doc(&rows, &excluded, &assumptions, args.hours_per_day, method)
+                .to_markdown()
         }
     })
 }

@@ -344,16 +344,35 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
 }
 
 /// Returns the break-even table as a document.
+/// Which figures a break-even table prices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakevenMethod {
+    /// The throughput model's physics-checked figures, as propose uses them.
+    PhysicsChecked,
+    /// Published figures at face value where the physics rejects them (`--trust-published`).
+    Trusted,
+    /// The reference article's own method (`--as-published`).
+    AsPublished,
+}
+
+/// Returns the break-even table.
 pub fn breakeven_doc(
     rows: &[BreakevenRow],
+    excluded: &[fleet_planner::cost::BreakevenExcluded],
     assumptions: &CostAssumptions,
     hours_per_day: f64,
+    method: BreakevenMethod,
 ) -> Doc {
     let mut doc = Doc::default();
     doc.heading(format!(
         "Cost per million tokens, {} h/day busy",
         num(hours_per_day)
     ));
+    doc.para(match method {
+        BreakevenMethod::PhysicsChecked => "Each node at its fastest single-stream configuration among the figures propose uses: published where the physics finds them plausible, else the roofline estimate; its busy power and instances as propose prices them. --as-published reproduces the article's table.".to_string(),
+        BreakevenMethod::Trusted => "Published figures at face value where the physics rejects them (--trust-published), at the power each benchmark ran at, as propose --trust-published prices them.".to_string(),
+        BreakevenMethod::AsPublished => "The reference article's method: each SKU's fastest benchmark as published, one stream at the SKU's full power. The verdict column says what the physics thinks of each.".to_string(),
+    });
     doc.para(format!(
         "Amortization {} months straight-line, electricity {}/kWh, idle power for the other {} h/day, 30-day month.",
         num(assumptions.amortization_months),
@@ -377,6 +396,8 @@ pub fn breakeven_doc(
             ">API $/1M out",
             ">API for same tokens",
             "local cheaper at",
+            "basis",
+            "verdict",
         ],
         rows.iter()
             .map(|r| {
@@ -407,13 +428,24 @@ pub fn breakeven_doc(
                             format_tokens(r.tokens_per_month)
                         )
                     },
+                    r.basis.clone(),
+                    r.verdict.clone(),
                 ]
             })
             .collect(),
     );
+    if !excluded.is_empty() {
+        doc.para("No row: no configuration of the model fits at the quality floor.".to_string());
+        doc.list(
+            excluded
+                .iter()
+                .map(|e| format!("{}: {}", e.sku, e.reason))
+                .collect(),
+        );
+    }
     doc.list(vec![
-        "tokens/month = tok/s × 3600 × h/day × 30".into(),
-        "amortization = hardware ÷ months; busy energy = full W × h/day × 30 ÷ 1000 × $/kWh; idle energy = idle W × (24 − h/day) × 30 ÷ 1000 × $/kWh".into(),
+        "tokens/month = tok/s × 3600 × h/day × 30; a node's tok/s is one stream's × its llama-server instances".into(),
+        "amortization = hardware ÷ months; busy energy = full W (the configuration's busy power) × h/day × 30 ÷ 1000 × $/kWh; idle energy = idle W × (24 − h/day) × 30 ÷ 1000 × $/kWh".into(),
         "$/1M local = $/month ÷ tokens/month × 1,000,000; tok/s are decode (output) tokens, so they are priced against the API's output rate".into(),
         "local cheaper at = $/month ÷ API $ per output token: the monthly volume above which owning costs less, if the node can make that many".into(),
         "the reference article prints 19.4B tokens/month for 22.4 tok/s at 8 h/day; the product is 19.35M, so its $/100M column is 1000× too low".into(),

@@ -985,12 +985,6 @@ impl Catalog {
         push("cost".into(), &self.cost.provenance);
         for h in &self.hardware {
             push(format!("hardware {}", h.id), &h.provenance);
-            for field in h.assumed_spec_fields() {
-                out.push(format!(
-                    "hardware {} {field}: not given, the default of catalog::spec_defaults is used",
-                    h.id
-                ));
-            }
         }
         for q in &self.quants {
             push(format!("quant {}", q.id), &q.provenance);
@@ -1000,6 +994,14 @@ impl Catalog {
         }
         for a in &self.apis {
             push(format!("api {}", a.id), &a.provenance);
+        }
+        for h in &self.hardware {
+            for field in h.assumed_spec_fields() {
+                out.push(format!(
+                    "hardware {} {field}: not given, the default of catalog::spec_defaults is used",
+                    h.id
+                ));
+            }
         }
         out
     }
