@@ -31,18 +31,20 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 const NODE: &str = "gpu-node-7";
-const SKU: &str = "rtx-5090";
+/// The 512 GB Mac: the default catalog's configuration that holds the model in unified memory.
+const SKU: &str = "mac-studio-m3-ultra-512";
 const MODEL: &str = "deepseek-v4-pro";
 const TOKEN: &str = "e2e-token-3f9a";
 const INTERVAL: Duration = Duration::from_secs(30);
 
 /// What one 30-second scrape window adds: 4 slots busy the whole window, each generating at
-/// 40 tok/s (4,800 tokens over 120 slot-seconds, so 160 tok/s aggregate), and 8,360 prompt
-/// tokens processed in 2 s (4,180 tok/s, the catalog's prefill figure).
-const WINDOW_PREDICTED: f64 = 4_800.0;
+/// 12 tok/s (1,440 tokens over 120 slot-seconds, so 48 tok/s aggregate), and 4,180 prompt tokens
+/// processed in 20 s (209 tok/s). Both are below the Mac's ceiling at 4 slots (15.1 tok/s a
+/// stream, 60.6 aggregate, 295 prefill), so nothing is quarantined.
+const WINDOW_PREDICTED: f64 = 1_440.0;
 const WINDOW_PREDICTED_SLOT_SECONDS: f64 = 120.0;
-const WINDOW_PROMPT: f64 = 8_360.0;
-const WINDOW_PROMPT_SECONDS: f64 = 2.0;
+const WINDOW_PROMPT: f64 = 4_180.0;
+const WINDOW_PROMPT_SECONDS: f64 = 20.0;
 
 fn busy_window(counters: &mut Counters) {
     *counters.get_mut("prompt_tokens_total").unwrap() += WINDOW_PROMPT;
@@ -331,6 +333,8 @@ fn local_only_request() -> pb::ProposeRequest {
             name: "chat".into(),
             monthly_tokens: 1_500_000_000,
             local_only: true,
+            // The estimate gives 8 tok/s a stream at 4 slots: let that configuration qualify.
+            min_decode_tok_s: Some(5.0),
             ..Default::default()
         }],
         ..Default::default()
@@ -358,10 +362,19 @@ async fn measured_throughput_recalibrates_the_next_plan() {
         before
             .pools
             .iter()
-            .all(|pool| pool.throughput_provenance.starts_with("catalog")),
+            .all(|pool| pool.throughput_provenance.starts_with("estimated")),
         "{:?}",
         before.pools
     );
+    // The prior the measurement is blended with: the roofline estimate at 4 slots.
+    let catalog = fleet_planner::catalog::Catalog::embedded_default();
+    let priors = fleet_planner::ThroughputModel::from_catalog(&catalog);
+    let prior = priors
+        .points
+        .iter()
+        .find(|p| p.sku == SKU && p.quant == "Q4_K_M" && p.concurrency == 4)
+        .expect("an estimated prior at 4 slots")
+        .clone();
 
     let worker = FakeLlama::start().await;
     let windows = 12;
@@ -402,14 +415,37 @@ async fn measured_throughput_recalibrates_the_next_plan() {
         // The planner rebuilds its model at most every 2 s of real time.
         std::thread::sleep(Duration::from_millis(50));
     }
-    let point = point.expect("a measured point for rtx-5090 / Q4_K_M at 4 streams");
-    // No catalog prior at 4 streams, so the measurement stands: 4,800 / 120 and 4,800 / 30.
-    assert!((point.decode_tok_s - 40.0).abs() < 1e-6, "{point:?}");
+    let point = point.expect("a measured point for the Mac / Q4_K_M at 4 streams");
+    // Blended with the estimate at 4 slots, weighted by generated tokens: the prior counts as
+    // PRIOR_WEIGHT_TOKENS, the 12 windows as 12 × 1,440 (so the prior still weighs most: issue
+    // 14 gives the prior a strength that follows its basis).
+    let weight = fleet_planner::throughput::PRIOR_WEIGHT_TOKENS;
+    let blend = |prior: f64, measured: f64, tokens: f64| {
+        (prior * weight + measured * tokens) / (weight + tokens)
+    };
+    let predicted = windows as f64 * WINDOW_PREDICTED;
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-6 * b;
     assert!(
-        (point.aggregate_decode_tok_s - 160.0).abs() < 1e-6,
+        close(
+            point.decode_tok_s,
+            blend(prior.decode_tok_s, 12.0, predicted)
+        ),
         "{point:?}"
     );
-    assert!((point.prefill_tok_s - 4_180.0).abs() < 1e-6, "{point:?}");
+    assert!(
+        close(
+            point.aggregate_decode_tok_s,
+            blend(prior.aggregate_decode_tok_s, 48.0, predicted)
+        ),
+        "{point:?}"
+    );
+    assert!(
+        close(
+            point.prefill_tok_s,
+            blend(prior.prefill_tok_s, 209.0, predicted)
+        ),
+        "{point:?}"
+    );
     assert_eq!((point.nodes, point.windows), (1, windows));
     assert!(
         point.provenance.starts_with("measured: 1 node, 12 windows"),
@@ -441,7 +477,7 @@ async fn measured_throughput_recalibrates_the_next_plan() {
     let cost = |plan: &pb::Plan| plan.cost.as_ref().unwrap().total_usd;
     assert!(
         cost(&after) < cost(&before),
-        "7× the catalog's aggregate decode rate must make the plan cheaper: {} vs {}",
+        "measured rates above the estimate must make the plan cheaper: {} vs {}",
         cost(&after),
         cost(&before)
     );

@@ -62,6 +62,7 @@ fn schedule_business_hours_every_format() {
         "--profile",
         "business-hours",
         "--local-only",
+        "--trust-published",
         "--redact-timings",
     ];
     let table = stdout(&[&args[..], &["--output", "table"]].concat());
@@ -102,6 +103,7 @@ fn propose_local_only_every_format() {
         "--demand",
         "1.5B",
         "--local-only",
+        "--trust-published",
         "--ttft",
         "2s",
         "--redact-timings",
@@ -125,9 +127,54 @@ fn propose_local_only_every_format() {
     insta::assert_snapshot!("propose_local_only_json", json);
 }
 
+/// The same request as the physics sees it. With a 2 s TTFT no configuration that holds the
+/// model qualifies (exit 3, naming the fastest that does). Without it the plan buys 512 GB Macs
+/// on estimated figures: Q4_K_M at N = 2, 26.85 tok/s aggregate and 169.5 prefill tok/s, so
+/// 0.75 ÷ 169.5 + 0.25 ÷ 26.85 = 0.013736 s a token, 1.5B tokens = 5,723 busy node-hours ÷
+/// (0.8 × 720 h) = 9.94 → 10 nodes, $94,990 capex.
+#[test]
+fn propose_local_only_plans_only_what_holds_the_model() {
+    let out = cli(&[
+        "propose",
+        "--demand",
+        "1.5B",
+        "--local-only",
+        "--ttft",
+        "2s",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the fastest option (mac-studio-m3-ultra-512 Q4_K_M, estimated ±25% (roofline, unified memory)) gives 24.16 s"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("configurations that hold the model: epyc-9374f-rtx-pro-6000"),
+        "{stderr}"
+    );
+    let table = stdout(&[
+        "propose",
+        "--demand",
+        "1.5B",
+        "--local-only",
+        "--redact-timings",
+    ]);
+    assert!(
+        table.contains("10 × mac-studio-m3-ultra-512 Q4_K_M N=2"),
+        "{table}"
+    );
+    assert!(table.contains("capex $94,990.00"), "{table}");
+    assert!(
+        table.contains("estimated ±25% (roofline, unified memory)"),
+        "{table}"
+    );
+    insta::assert_snapshot!("propose_local_only_physics_table", table);
+}
+
 #[test]
 fn breakeven_rtx_5090_reproduces_the_hand_arithmetic() {
-    let text = stdout(&["breakeven", "--sku", "rtx-5090"]);
+    // The article's own method, corrected: its figure at face value, the SKU's full power.
+    let text = stdout(&["breakeven", "--sku", "rtx-5090", "--as-published"]);
     // $4,500/36 + 510 W × 240 h + 80 W × 480 h at $0.16/kWh = $150.73; 22.4 × 3600 × 8 × 30
     // = 19.35M tokens; $150.73 / 19.3536 = $7.79 per 1M.
     for figure in ["$150.73", "19.35M", "$7.79", "$125.00", "$19.58", "$6.14"] {
@@ -139,7 +186,15 @@ fn breakeven_rtx_5090_reproduces_the_hand_arithmetic() {
         stdout(&["breakeven", "--hours-per-day", "24", "--output", "markdown"])
     );
     let json: serde_json::Value =
-        serde_json::from_str(&stdout(&["breakeven", "--sku", "rtx-5090", "-o", "json"])).unwrap();
+        serde_json::from_str(&stdout(&[
+            "breakeven",
+            "--sku",
+            "rtx-5090",
+            "--as-published",
+            "-o",
+            "json",
+        ]))
+        .unwrap();
     assert_eq!(json["rows"][0]["tokens_per_month"], 19_353_600.0);
 }
 
@@ -160,7 +215,7 @@ input_share = 0.9
 name = "legal"
 demand = "300M"
 local_only = true
-ttft = "2s"
+ttft = "60s"
 "#,
     )
     .unwrap();
@@ -270,7 +325,7 @@ fn bad_input_exits_non_zero_with_one_clear_line() {
                 "100ms",
             ],
             3,
-            "the fastest option (rtx-pro-6000 Q4_K_M) gives 568 ms",
+            "the fastest option (mac-studio-m3-ultra-512 Q4_K_M, estimated ±25% (roofline, unified memory)) gives 24.16 s",
         ),
     ];
     for (args, code, needle) in cases {
@@ -302,6 +357,7 @@ fn plans_are_listed_shown_rerun_and_diffed() {
         "--demand",
         "1.5B",
         "--local-only",
+        "--trust-published",
         "--ttft",
         "2s",
         "-o",
@@ -400,7 +456,7 @@ fn plans_are_listed_shown_rerun_and_diffed() {
     assert_eq!(missing.status.code(), Some(2));
 
     let throughput = run(&["throughput"]);
-    assert!(throughput.contains("catalog"), "{throughput}");
+    assert!(throughput.contains("estimated ±25%"), "{throughput}");
 }
 
 /// A `fleet-planner` served in this test process on 127.0.0.1:0 (over TLS with `tls`).
@@ -469,6 +525,7 @@ fn endpoint_prints_the_same_plan_as_the_embedded_run() {
             "--demand",
             "1.5B",
             "--local-only",
+            "--trust-published",
             "--ttft",
             "2s",
             "--redact-timings",

@@ -1032,13 +1032,17 @@ impl<'a> Problem<'a> {
                     .map(|(sku, quants)| format!("{sku} {}", quants.join(", ")))
                     .collect();
                 clauses.push(format!(
-                    "it needs TTFT ≤ {} for {}-token prompts; the fastest option ({}, {}) gives {} (configurations that hold the model: {})",
+                    "it needs TTFT ≤ {} for {}-token prompts; the fastest option ({}, {}) gives {}{}",
                     format_ms(limit),
                     format_int(f64::from(workload.prompt_tokens)),
                     self.option_label(fastest),
                     self.candidates[fastest].point.provenance,
                     format_ms(best_ttft),
-                    holds.join("; ")
+                    if self.request.trust_published {
+                        String::new()
+                    } else {
+                        format!(" (configurations that hold the model: {})", holds.join("; "))
+                    }
                 ));
             }
         }

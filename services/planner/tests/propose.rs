@@ -142,7 +142,8 @@ fn infeasible_requests_say_which_requirement_fails_and_by_how_much() {
         err,
         "infeasible: workload 'legal' cannot go to the API (it is local-only) and no local option \
          qualifies: it needs TTFT ≤ 100 ms for 4,096-token prompts; the fastest option \
-         (rtx-pro-6000 Q4_K_M) gives 568 ms"
+         (rtx-pro-6000 Q4_K_M, published, trusted as asked (impossible: weights 385.8 GB, memory \
+         96 GB + 128 GB (needs 91 GB on the accelerator, 298.7 GB in host RAM))) gives 568 ms"
     );
 
     let mut w = workload("fast", 1_000_000);

@@ -358,7 +358,7 @@ async fn every_planner_rpc_through_a_real_client() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(hardware.hardware.len(), 5);
+    assert_eq!(hardware.hardware.len(), 7);
     let mut sku = hardware
         .hardware
         .iter()
@@ -773,7 +773,7 @@ async fn restart_keeps_plans_and_catalog_edits(
         .unwrap()
         .into_inner()
         .hardware;
-    assert_eq!(hardware.len(), 4, "the deleted SKU is not seeded back");
+    assert_eq!(hardware.len(), 6, "the deleted SKU is not seeded back");
     let edited = hardware.iter().find(|h| h.id == "rtx-pro-6000").unwrap();
     assert_eq!(edited.price_usd, 11_111.0);
     server.stop().await;
@@ -844,7 +844,7 @@ async fn writes_need_the_bearer_token() {
             .into_inner()
             .hardware
             .len(),
-        5
+        7
     );
     let mut right = tonic::Request::new(delete());
     right
