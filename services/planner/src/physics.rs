@@ -273,21 +273,22 @@ pub fn place(config: &Config, params: &PhysicsParams) -> Placement {
     let devices = devices.clamp(1, accelerators);
     let instances = (accelerators / devices).max(1);
     let have = per_device * f64::from(devices);
-    if all_in <= have {
-        return Placement {
-            kind: PlacementKind::Accelerator,
-            devices_per_instance: devices,
-            instances_per_node: instances,
-            weights_gb,
-            kv_gb: kv,
-            accelerator_needed_gb: all_in,
-            accelerator_have_gb: have,
-            host_needed_gb: 0.0,
-            host_have_gb: specs.host_ram_gb,
-            fits: true,
-            cpu_moe_layers: None,
-            host_expert_share: 0.0,
-        };
+    let accelerator_only = Placement {
+        kind: PlacementKind::Accelerator,
+        devices_per_instance: devices,
+        instances_per_node: instances,
+        weights_gb,
+        kv_gb: kv,
+        accelerator_needed_gb: all_in,
+        accelerator_have_gb: have,
+        host_needed_gb: 0.0,
+        host_have_gb: specs.host_ram_gb,
+        fits: all_in <= have,
+        cpu_moe_layers: None,
+        host_expert_share: 0.0,
+    };
+    if accelerator_only.fits {
+        return accelerator_only;
     }
     if shape.is_moe() {
         let experts_gb = shape.expert_params_b * bytes_per_param;
@@ -319,20 +320,8 @@ pub fn place(config: &Config, params: &PhysicsParams) -> Placement {
             host_expert_share: host_share,
         };
     }
-    Placement {
-        kind: PlacementKind::Accelerator,
-        devices_per_instance: devices,
-        instances_per_node: instances,
-        weights_gb,
-        kv_gb: kv,
-        accelerator_needed_gb: all_in,
-        accelerator_have_gb: have,
-        host_needed_gb: 0.0,
-        host_have_gb: specs.host_ram_gb,
-        fits: false,
-        cpu_moe_layers: None,
-        host_expert_share: 0.0,
-    }
+    // A dense model that does not fit in accelerator memory does not fit.
+    accelerator_only
 }
 
 /// Returns the share of a layer's experts a batch of `tokens` tokens reads: `1 − (1 − k/E)^N`.
