@@ -737,8 +737,16 @@ impl Point {
     }
 }
 
+/// The largest magnitude in `v`; NaN if any entry is NaN (`f64::max` alone would skip it, and a
+/// broken iterate would then pass for a good one).
 fn max_abs(v: &[f64]) -> f64 {
-    v.iter().fold(0.0, |m, x| m.max(x.abs()))
+    v.iter().fold(0.0, |m: f64, x| {
+        if m.is_nan() || x.is_nan() {
+            f64::NAN
+        } else {
+            m.max(x.abs())
+        }
+    })
 }
 
 /// One solve's state: the program, its factorization and reusable work vectors.
@@ -800,7 +808,7 @@ impl<'a> Newton<'a> {
                 self.residual[i] = r[i] - self.kdy[i];
             }
             let size = max_abs(&self.residual);
-            if size >= last || size <= scale {
+            if size.is_nan() || size >= last || size <= scale {
                 break;
             }
             last = size;
@@ -997,7 +1005,7 @@ pub fn solve(lp: &LinearProgram, deadline: Option<Instant>) -> Result<LpSolution
         let uinf = max_abs(&ru) / (1.0 + u_norm);
         let dinf = max_abs(&rc) / (1.0 + c_norm);
         let gap = (primal - dual).abs() / (1.0 + primal.abs());
-        let merit = pinf.max(uinf).max(dinf).max(gap);
+        let merit = max_abs(&[pinf, uinf, dinf, gap]);
         let improved = best.as_ref().is_none_or(|(b, _)| merit < *b);
         if improved {
             best = Some((merit, pt.clone()));
@@ -1205,6 +1213,15 @@ mod tests {
             .zip(&lp.upper)
             .map(|(&v, &u)| (-v).max(v - u).max(0.0));
         rows.chain(bounds).fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn a_nan_is_the_largest_magnitude() {
+        // `f64::max` drops a NaN: a broken iterate's residuals would have passed for zero.
+        assert!(max_abs(&[1.0, f64::NAN, 2.0]).is_nan());
+        assert!(max_abs(&[f64::NAN]).is_nan());
+        assert_eq!(max_abs(&[1.0, -3.0]), 3.0);
+        assert_eq!(max_abs(&[]), 0.0);
     }
 
     #[test]

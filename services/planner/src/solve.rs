@@ -1127,8 +1127,9 @@ impl<'a> Problem<'a> {
         )
     }
 
-    /// Explains an infeasible optimum: re-solves without the fleet limits and reports how far
-    /// they fall short.
+    /// Explains an infeasible optimum: re-solves without the fleet limits (owned nodes kept) for
+    /// the least new hardware and, apart, the least busy power any fleet that serves the demand
+    /// needs, and names the fleets that do with them.
     fn explain_infeasible(&self, settings: SolveSettings, deadline: Option<Instant>) -> PlanError {
         let local_mtok: f64 = self
             .workloads
@@ -1172,24 +1173,78 @@ impl<'a> Problem<'a> {
             "{} tokens/month that must stay local",
             format_tokens(local_mtok * 1e6)
         );
-        match unlimited.solve(Restriction::Full, settings, deadline) {
-            Ok(solution) => {
-                let capex: f64 = unlimited.pool_capex(&solution);
-                let fleet = unlimited.fleet_words(&solution);
-                let watts: f64 = solution
-                    .nodes
-                    .iter()
-                    .zip(&unlimited.candidates)
-                    .map(|(&n, c)| f64::from(n) * c.point.power_busy_w)
-                    .sum();
-                PlanError::Infeasible {
-                    reason: format!(
-                        "{} cannot serve the {demand}: the cheapest fleet that can needs {} of new hardware and {} W at busy power ({fleet})",
+        // The least new hardware, or the least busy power, as the only cost of the unlimited
+        // model: the budget's and the site-power row's coefficients (SKUs with owned nodes pay
+        // for their new ones only). Solved whole and to a zero gap, so the least is the least.
+        let least = |power: bool| -> Result<MipSolution, SolveFailure> {
+            let kept = unlimited.kept_options(&|_| true, true);
+            let mut model = unlimited.build_model(&kept, true)?;
+            let buys_new: Vec<bool> = (0..unlimited.skus.len())
+                .map(|s| {
+                    model
+                        .columns
+                        .iter()
+                        .any(|c| c.var == formulation::Var::NewNodes(s))
+                })
+                .collect();
+            for column in &mut model.columns {
+                column.cost = match column.var {
+                    formulation::Var::Nodes(c) if power => {
+                        unlimited.candidates[c].point.power_busy_w
+                    }
+                    formulation::Var::Nodes(c) if !buys_new[unlimited.candidates[c].sku_index] => {
+                        unlimited.candidates[c].sku.price_usd
+                    }
+                    formulation::Var::NewNodes(s) if !power => unlimited.skus[s].price_usd,
+                    _ => 0.0,
+                };
+            }
+            let exact = SolveSettings {
+                mip_gap: Some(0.0),
+                ..settings
+            };
+            unlimited.solve_model(&model, exact, deadline)
+        };
+        // "needs $X", and the bound where the solve stopped short of proving it the least.
+        let at_least = |solution: &MipSolution, value: f64, format: &dyn Fn(f64) -> String| {
+            if solution.gap > 1e-9 {
+                format!(
+                    "{} (none needs less than {})",
+                    format(value),
+                    format(solution.objective_usd * (1.0 - solution.gap))
+                )
+            } else {
+                format(value)
+            }
+        };
+        let watts = |solution: &MipSolution| -> f64 {
+            solution
+                .nodes
+                .iter()
+                .zip(&unlimited.candidates)
+                .map(|(&n, c)| f64::from(n) * c.point.power_busy_w)
+                .sum()
+        };
+        let w = |v: f64| format!("{} W", format_int(v));
+        match least(false).and_then(|capex| least(true).map(|power| (capex, power))) {
+            Ok((by_capex, by_power)) => {
+                let capex = at_least(&by_capex, unlimited.pool_capex(&by_capex), &format_usd);
+                let power = at_least(&by_power, watts(&by_power), &w);
+                let reason = if by_capex.nodes == by_power.nodes {
+                    format!(
+                        "{} cannot serve the {demand}: the fleet that can with the least new hardware and the least busy power needs {capex} of new hardware and {power} at busy power ({})",
                         limits.join(" and "),
-                        format_usd(capex),
-                        format_int(watts),
-                    ),
-                }
+                        unlimited.fleet_words(&by_capex),
+                    )
+                } else {
+                    format!(
+                        "{} cannot serve the {demand}: the fleet that can with the least new hardware needs {capex} of it ({}), the one with the least busy power draws {power} ({})",
+                        limits.join(" and "),
+                        unlimited.fleet_words(&by_capex),
+                        unlimited.fleet_words(&by_power),
+                    )
+                };
+                PlanError::Infeasible { reason }
             }
             Err(SolveFailure::TimeLimit(_)) if !limits.is_empty() => PlanError::Infeasible {
                 reason: format!(

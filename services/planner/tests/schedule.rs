@@ -6,10 +6,10 @@ mod synthetic;
 use fleet_planner::catalog::{Catalog, DEFAULT_CATALOG_TOML};
 use fleet_planner::demand::{CostOverrides, DemandProfile, HourWindow, PlanRequest, Workload};
 use fleet_planner::plan::Plan;
-use fleet_planner::solve::{Decomposition, SolveSettings};
+use fleet_planner::solve::{BASELINE_TIME_SHARE, Decomposition, SolveSettings};
 use fleet_planner::{PlanError, ThroughputModel, TokenCount, propose, propose_with};
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
+use proptest::test_runner::{RngSeed, TestCaseError};
 
 /// One SKU, one quant, one model; numbers picked so the arithmetic is easy by hand.
 /// A node costs $36,000 (→ $1,000/month over 36 months) and decodes 156.25 tok/s; the API
@@ -307,7 +307,7 @@ fn site_power_cap_limits_the_fleet() {
     let err = plan(&catalog, &request).unwrap_err().to_string();
     assert_eq!(
         err,
-        "infeasible: a site power cap of 1,999 W cannot serve the 1.2B tokens/month that must stay local: the cheapest fleet that can needs $144,000.00 of new hardware and 2,000 W at busy power (4 × box Q4_K_M)"
+        "infeasible: a site power cap of 1,999 W cannot serve the 1.2B tokens/month that must stay local: the fleet that can with the least new hardware and the least busy power needs $144,000.00 of new hardware and 2,000 W at busy power (4 × box Q4_K_M)"
     );
     request.constraints.site_power_cap_w = Some(-1.0);
     assert!(matches!(
@@ -757,17 +757,60 @@ fn check_schedule(plan: &Plan, request: &PlanRequest) {
     ));
 }
 
+// Each property runs twice: `cases` draws from a fixed seed, the same in every run, so that CI
+// never turns red on a new draw; then a few fresh ones from a new seed each run, which over many
+// runs still search further. The fresh seed is printed (shown when a case fails) and
+// `PROPTEST_RNG_SEED` replays it; `PROPTEST_CASES` sets how many fresh cases to run, for a long
+// local search (`PROPTEST_CASES=300 cargo test -p fleet-planner --test schedule fresh`).
+
+/// `cases` draws from `seed`.
+fn fixed_seed(cases: u32, seed: u64) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(seed),
+        ..ProptestConfig::default()
+    }
+}
+
+/// `cases` draws (or `PROPTEST_CASES`) from a new seed (or `PROPTEST_RNG_SEED`), printed.
+fn fresh_seed(cases: u32) -> ProptestConfig {
+    let from_env = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse().ok());
+    let seed = from_env("PROPTEST_RNG_SEED").unwrap_or_else(|| {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    });
+    let cases = from_env("PROPTEST_CASES").map_or(cases, |n: u64| n as u32);
+    eprintln!("{cases} fresh cases from seed {seed}: PROPTEST_RNG_SEED={seed} replays them");
+    fixed_seed(cases, seed)
+}
+
+fn every_hour_meets_demand(request: &PlanRequest) {
+    let catalog = dear_api_catalog();
+    match propose(&catalog, &ThroughputModel::from_catalog(&catalog), request) {
+        Ok(plan) => check_schedule(&plan, request),
+        Err(PlanError::Infeasible { .. }) => {}
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(fixed_seed(24, 0x5eed_0001))]
 
     #[test]
     fn every_hour_meets_demand_within_capacity_and_windows(request in arb_request()) {
-        let catalog = dear_api_catalog();
-        match propose(&catalog, &ThroughputModel::from_catalog(&catalog), &request) {
-            Ok(plan) => check_schedule(&plan, &request),
-            Err(PlanError::Infeasible { .. }) => {}
-            Err(other) => panic!("unexpected error: {other}"),
-        }
+        every_hour_meets_demand(&request);
+    }
+}
+
+proptest! {
+    #![proptest_config(fresh_seed(8))]
+
+    #[test]
+    fn every_hour_meets_demand_within_capacity_and_windows_fresh(request in arb_request()) {
+        every_hour_meets_demand(&request);
     }
 }
 
@@ -811,9 +854,12 @@ fn arb_limited_request() -> impl Strategy<Value = PlanRequest> {
         })
 }
 
+/// The time limit of the decomposition comparisons.
+const TIME_LIMIT_S: f64 = 120.0;
+
 fn settings(decomposition: Decomposition) -> SolveSettings {
     SolveSettings {
-        time_limit_s: Some(120.0),
+        time_limit_s: Some(TIME_LIMIT_S),
         mip_gap: None,
         decomposition,
         ..SolveSettings::default()
@@ -860,6 +906,30 @@ fn decomposed_matches_whole(catalog: &Catalog, request: &PlanRequest) -> Result<
                 split.solver.options_kept > 0
             );
             check_schedule(&split, request);
+            // The single-SKU baselines are restricted solves of their own: a fleet for the same
+            // ones at the same cost, and none only where the whole model has none either. Only
+            // where no baseline can have run into its time (an even split of the limit's
+            // baseline share), or one could stop early in one way and not the other.
+            prop_assert_eq!(whole.baselines.len(), split.baselines.len());
+            let slice_ms = 1e3 * TIME_LIMIT_S * BASELINE_TIME_SHARE / whole.baselines.len() as f64;
+            let unhurried = whole.solver.total_solve_ms.max(split.solver.total_solve_ms) < slice_ms;
+            for (w, s) in whole
+                .baselines
+                .iter()
+                .zip(&split.baselines)
+                .filter(|_| unhurried)
+            {
+                prop_assert_eq!(&w.name, &s.name);
+                match (w.monthly_usd, s.monthly_usd) {
+                    (Some(a), Some(b)) => prop_assert!(
+                        (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+                        "{}: whole ${a} vs decomposed ${b}",
+                        w.name
+                    ),
+                    (None, None) => {}
+                    (a, b) => prop_assert!(false, "{}: whole {a:?} vs decomposed {b:?}", w.name),
+                }
+            }
         }
         (Err(PlanError::Infeasible { .. }), Err(PlanError::Infeasible { .. })) => {}
         // microlp's simplex over the whole model sometimes stops at a singular basis (as the
@@ -876,12 +946,142 @@ fn decomposed_matches_whole(catalog: &Catalog, request: &PlanRequest) -> Result<
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(fixed_seed(32, 0x5eed_0002))]
 
     #[test]
     fn the_decomposed_solve_reaches_the_whole_models_optimum(request in arb_limited_request()) {
         decomposed_matches_whole(&dear_api_catalog(), &request)?;
     }
+}
+
+proptest! {
+    #![proptest_config(fresh_seed(8))]
+
+    #[test]
+    fn the_decomposed_solve_reaches_the_whole_models_optimum_fresh(request in arb_limited_request()) {
+        decomposed_matches_whole(&dear_api_catalog(), &request)?;
+    }
+}
+
+/// Issue 16 §0, proptest's shrink of a failure of the test above: the whole model has a plan at
+/// about $6,279/month, and the decomposed solve said it had none. The interior-point solve of the
+/// relaxation broke down into NaN (which `f64::max` let pass for a converged iterate), the NaN
+/// bound kept no option for the MIP, and a restricted model in which a local-only group had
+/// nowhere to go was taken for a proof that the whole model was infeasible.
+#[test]
+fn a_restricted_option_set_without_a_fleet_does_not_make_the_model_infeasible() {
+    let mut w0 = Workload::new("w0", TokenCount(1_477_000_000));
+    w0.ttft_p95_ms = Some(5_000.0);
+    w0.local_only = true;
+    w0.critical = true;
+    let mut w1 = Workload::new("w1", TokenCount(1_096_000_000));
+    w1.critical = true;
+    let mut w2 = Workload::new("w2", TokenCount(195_000_000));
+    w2.profile = DemandProfile::BusinessHours;
+    w2.local_only = true;
+    w2.deferrable_share = 0.4;
+    w2.defer_window = Some(HourWindow {
+        start_hour: 0,
+        end_hour: 11,
+    });
+    for w in [&mut w0, &mut w1] {
+        w.defer_window = Some(HourWindow {
+            start_hour: 0,
+            end_hour: 1,
+        });
+    }
+    let mut request = PlanRequest {
+        workloads: vec![w0, w1, w2],
+        ..Default::default()
+    };
+    request.constraints.budget_usd = Some(344_666.83);
+    request.constraints.site_power_cap_w = Some(19_549.21);
+    request
+        .constraints
+        .owned_nodes_per_sku
+        .insert("rx-7900-xtx".into(), 2);
+    // This catalog's figures as published: a physics check of them (where the planner has one)
+    // finds its offloading configurations impossible, and `trust_published` keeps them. Set
+    // through serde so that this builds whether `PlanRequest` has the field or not (serde
+    // ignores a field it does not know).
+    let mut json = serde_json::to_value(&request).unwrap();
+    json["trust_published"] = serde_json::Value::Bool(true);
+    let mut request: PlanRequest = serde_json::from_value(json).unwrap();
+    // The catalog the failure was found with (the default one then), the API 20× dearer as in
+    // the test above: the input is about this catalog's options, not whatever the default is.
+    let catalog = Catalog::from_toml_str(
+        &include_str!("fixtures/catalog/seed-2026-03.toml")
+            .replace(
+                "input_usd_per_million = 0.0265",
+                "input_usd_per_million = 0.53",
+            )
+            .replace(
+                "output_usd_per_million = 0.0795",
+                "output_usd_per_million = 1.59",
+            ),
+    )
+    .unwrap();
+    let whole = propose_with(
+        &catalog,
+        &ThroughputModel::from_catalog(&catalog),
+        &request,
+        settings(Decomposition::Never),
+    )
+    .expect("the whole model has a plan");
+    assert!(
+        (whole.solver.objective_usd - 6_278.96).abs() < 1.0,
+        "${}",
+        whole.solver.objective_usd
+    );
+    decomposed_matches_whole(&catalog, &request).unwrap();
+
+    // Too tight a cap or budget: the explanation names the fleets with the least busy power and
+    // the least new hardware (not the cheapest fleet's 20,440 W the issue saw), and they are the
+    // least: the limit just above what it says they need lets a plan through, just below it none.
+    let explain = |request: &PlanRequest| match propose(
+        &catalog,
+        &ThroughputModel::from_catalog(&catalog),
+        request,
+    ) {
+        Err(PlanError::Infeasible { reason }) => reason,
+        other => panic!("{:?}", other.map(|p| p.solver.objective_usd)),
+    };
+    // The number right after `marker` in `reason`, without its thousands separators.
+    let number_after = |reason: &str, marker: &str| -> f64 {
+        let at = reason
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker:?} in {reason}"))
+            + marker.len();
+        let digits: String = reason[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
+            .filter(|c| *c != ',')
+            .collect();
+        digits.trim_end_matches('.').parse().unwrap()
+    };
+    let fits = |request: &PlanRequest| {
+        decomposed_matches_whole(&catalog, request).unwrap();
+        propose(&catalog, &ThroughputModel::from_catalog(&catalog), request).is_ok()
+    };
+    request.constraints.budget_usd = None;
+    request.constraints.site_power_cap_w = Some(2_000.0);
+    let reason = explain(&request);
+    let least_w = number_after(&reason, "the least busy power draws ");
+    assert!(least_w > 2_000.0 && least_w < 19_549.21, "{reason}");
+    request.constraints.site_power_cap_w = Some(least_w + 1.0);
+    assert!(fits(&request), "{reason}");
+    request.constraints.site_power_cap_w = Some(least_w - 1.0);
+    assert!(!fits(&request), "{reason}");
+
+    request.constraints.site_power_cap_w = None;
+    request.constraints.budget_usd = Some(1_000.0);
+    let reason = explain(&request);
+    let least_usd = number_after(&reason, "the least new hardware needs $");
+    assert!(least_usd > 1_000.0, "{reason}");
+    request.constraints.budget_usd = Some(least_usd + 1.0);
+    assert!(fits(&request), "{reason}");
+    request.constraints.budget_usd = Some(least_usd - 1.0);
+    assert!(!fits(&request), "{reason}");
 }
 
 /// Part of the synthetic issue-size request (200 options, 10 SLO classes) with random hourly
@@ -922,17 +1122,20 @@ fn arb_synthetic_request() -> impl Strategy<Value = PlanRequest> {
 }
 
 proptest! {
-    // A fixed seed: each case solves two issue-size models, so the test's time should not
-    // depend on the draw.
-    #![proptest_config(ProptestConfig {
-        cases: 10,
-        failure_persistence: None,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
-        ..ProptestConfig::default()
-    })]
+    // Each case solves two issue-size models (seconds each): the fixed draws, and one fresh.
+    #![proptest_config(fixed_seed(10, 0x5eed))]
 
     #[test]
     fn the_decomposed_solve_reaches_the_optimum_over_many_options(request in arb_synthetic_request()) {
+        decomposed_matches_whole(&synthetic::catalog(), &request)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(fresh_seed(1))]
+
+    #[test]
+    fn the_decomposed_solve_reaches_the_optimum_over_many_options_fresh(request in arb_synthetic_request()) {
         decomposed_matches_whole(&synthetic::catalog(), &request)?;
     }
 }

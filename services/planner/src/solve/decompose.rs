@@ -19,10 +19,16 @@
 //!    uses them can be cheaper by more than the gap).
 //!
 //! The plan's gap is measured against the smaller of the MIP's own bound and the bound of every
-//! option left out, so it is a gap to the whole model's optimum. A relaxation that still needs
-//! its elastic columns (unserved demand at a prohibitive price) proves the model infeasible; one
-//! the interior-point solver finds malformed falls back to the direct solve, and so does a MIP
-//! over the kept options that the fleet limits make infeasible.
+//! option left out, so it is a gap to the whole model's optimum.
+//!
+//! Infeasibility is only ever proved, never inferred from a restricted option set: the model is
+//! infeasible where the Lagrangian bound of the relaxation's duals exceeds what any plan within
+//! the columns' bounds can cost (the relaxation then needs its elastic columns, unserved demand
+//! at a prohibitive price, and no option can take their place). A relaxation that needs them
+//! without that proof, one the interior-point solver cannot solve or returns broken (non-finite)
+//! numbers for, falls back to the direct solve of the whole model; a MIP over the kept options
+//! that has no plan (a group none of them can serve, or fleet limits they cannot meet) widens to
+//! every option.
 
 use std::time::Instant;
 
@@ -389,10 +395,36 @@ struct Priced {
 /// Why the relaxation could not be priced.
 enum PricingFailure {
     TimeLimit,
-    /// Demand the relaxation could only meet with elastic columns.
+    /// Proved: the Lagrangian bound exceeds [`plan_ceiling`], so the whole model has no plan.
     Infeasible,
-    /// The interior-point solver found the relaxation malformed; the direct solve takes over.
+    /// The interior-point solver found the relaxation malformed or returned non-finite numbers,
+    /// or the relaxation needed its elastic columns without proving infeasibility: the direct
+    /// solve of the whole model decides.
     Unsettled,
+}
+
+/// The most a plan of `model` within its columns' bounds can cost (some optimal plan, if there
+/// is one, lies within them), and the floating-point noise to allow in comparing a Lagrangian
+/// bound of `duals` with it.
+fn plan_ceiling(model: &Model, transpose: &[Vec<(usize, f64)>], duals: &[f64]) -> (f64, f64) {
+    let mut ceiling = 0.0;
+    let mut noise: f64 = model
+        .rows
+        .iter()
+        .zip(duals)
+        .map(|(r, y)| (r.rhs * y).abs())
+        .sum();
+    for (column, rows) in model.columns.iter().zip(transpose) {
+        let upper = if column.upper.is_finite() {
+            column.upper
+        } else {
+            column.implied_upper
+        };
+        ceiling += column.cost.max(0.0) * upper;
+        noise += upper
+            * (column.cost.abs() + rows.iter().map(|&(i, a)| (a * duals[i]).abs()).sum::<f64>());
+    }
+    (ceiling, 1e-9 * noise)
 }
 
 /// Column generation over options: see the module docs, step 1.
@@ -432,6 +464,15 @@ fn price(
             Err(LpFailure::TimeLimit) => return Err(PricingFailure::TimeLimit),
             Err(LpFailure::Infeasible(_)) => return Err(PricingFailure::Unsettled),
         };
+        // A broken solve would make every comparison below false: a NaN bound keeps no option.
+        if !solution
+            .x
+            .iter()
+            .chain(&solution.duals)
+            .all(|v| v.is_finite())
+        {
+            return Err(PricingFailure::Unsettled);
+        }
         iterations += solution.iterations;
         let mut duals = vec![0.0; model.rows.len()];
         for (r, &i) in relaxed.rows.iter().enumerate() {
@@ -439,6 +480,9 @@ fn price(
         }
         complete_duals(model, transpose, &mut duals);
         let (bound, reduced) = lagrangian(model, transpose, &duals);
+        if !bound.is_finite() {
+            return Err(PricingFailure::Unsettled);
+        }
         let elastic: f64 = relaxed
             .columns
             .iter()
@@ -459,12 +503,18 @@ fn price(
         joining.truncate(JOIN_PER_ROUND);
         if joining.is_empty() || rounds >= MAX_ROUNDS {
             if elastic > 1e-7 * total_demand.max(1.0) {
-                // Either no option can serve the demand, or the penalty was too low to say.
+                // Either no option can serve the demand, or the penalty was too low to say. Only
+                // a bound above every plan's cost proves the first; a relaxation over some
+                // options that needs its elastic columns proves nothing about the whole model.
+                let (ceiling, noise) = plan_ceiling(model, transpose, &duals);
+                if bound > ceiling + noise {
+                    return Err(PricingFailure::Infeasible);
+                }
                 if penalty < 1e9 {
                     penalty *= 1e3;
                     continue;
                 }
-                return Err(PricingFailure::Infeasible);
+                return Err(PricingFailure::Unsettled);
             }
             let used = (0..candidates)
                 .map(|c| {
@@ -549,7 +599,18 @@ pub(super) fn solve(
                 problem.buckets.len()
             )));
         }
-        let restricted = problem.build_model(&in_mip, api_allowed)?;
+        let restricted_everything = in_mip.iter().zip(&modelled).all(|(a, b)| a == b);
+        // A MIP over fewer options than the model's that has no plan proves nothing about the
+        // whole model (a group none of the kept options can serve, fleet limits they cannot
+        // meet): widen to every option, whose MIP is the whole model's and decides.
+        let restricted = match problem.build_model(&in_mip, api_allowed) {
+            Ok(restricted) => restricted,
+            Err(SolveFailure::Infeasible) if !restricted_everything => {
+                in_mip.clone_from(&modelled);
+                continue;
+            }
+            Err(failure) => return Err(failure),
+        };
         let left = limit.map(|l| l.saturating_duration_since(Instant::now()).as_secs_f64());
         let mip_settings = SolveSettings {
             time_limit_s: left,
@@ -557,9 +618,7 @@ pub(super) fn solve(
         };
         let mut solution = match problem.solve_model(&restricted, mip_settings, deadline) {
             Ok(solution) => solution,
-            // The options the bound kept cannot serve the demand under the fleet limits:
-            // widen to every option (the relaxation said the whole model can).
-            Err(SolveFailure::Infeasible) if in_mip.iter().zip(&modelled).any(|(a, b)| a != b) => {
+            Err(SolveFailure::Infeasible) if !restricted_everything => {
                 in_mip.clone_from(&modelled);
                 continue;
             }
@@ -736,6 +795,55 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_a_bound_above_every_plans_cost_proves_the_model_infeasible() {
+        let (catalog, mut request) = fixture();
+        let throughput = ThroughputModel::from_catalog(&catalog);
+        // Feasible: no duals bound it above the most a plan within the columns' bounds costs.
+        let problem = Problem::prepare(&catalog, &throughput, &request).unwrap();
+        let kept = problem.kept_options(&|_| true, true);
+        let model = problem.build_model(&kept, true).ok().unwrap();
+        let transpose = column_rows(&model);
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for scale in [1.0, 1e3, 1e9] {
+            for _ in 0..50 {
+                let mut duals: Vec<f64> = model
+                    .rows
+                    .iter()
+                    .map(|_| scale * (next() * 4.0 - 1.0))
+                    .collect();
+                complete_duals(&model, &transpose, &mut duals);
+                let (bound, _) = lagrangian(&model, &transpose, &duals);
+                let (ceiling, noise) = plan_ceiling(&model, &transpose, &duals);
+                assert!(bound <= ceiling + noise, "{bound} > {ceiling} + {noise}");
+            }
+        }
+        // Infeasible (the local-only work cannot run under 100 W): the pricing proves it, and
+        // the decomposed solve says so.
+        request.constraints.site_power_cap_w = Some(100.0);
+        let problem = Problem::prepare(&catalog, &throughput, &request).unwrap();
+        let model = problem.build_model(&kept, true).ok().unwrap();
+        let transpose = column_rows(&model);
+        assert!(matches!(
+            price(&problem, &model, &transpose, None),
+            Err(PricingFailure::Infeasible)
+        ));
+        let exact = SolveSettings {
+            time_limit_s: None,
+            ..SolveSettings::default()
+        };
+        assert!(matches!(
+            solve(&problem, &model, true, exact, None),
+            Err(SolveFailure::Infeasible)
+        ));
     }
 
     #[test]
