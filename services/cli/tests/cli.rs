@@ -185,16 +185,15 @@ fn breakeven_rtx_5090_reproduces_the_hand_arithmetic() {
         "breakeven_markdown",
         stdout(&["breakeven", "--hours-per-day", "24", "--output", "markdown"])
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&stdout(&[
-            "breakeven",
-            "--sku",
-            "rtx-5090",
-            "--as-published",
-            "-o",
-            "json",
-        ]))
-        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&[
+        "breakeven",
+        "--sku",
+        "rtx-5090",
+        "--as-published",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
     assert_eq!(json["rows"][0]["tokens_per_month"], 19_353_600.0);
 }
 
