@@ -824,6 +824,14 @@ pub fn throughput_doc(model: &fleet_proto::v1::GetThroughputModelResponse) -> Do
             })
             .collect(),
     );
+    if model.ignored_windows > 0 || model.quarantined_windows > 0 {
+        doc.para(format!(
+            "Stored but not used: {} window{} too small to mean anything, {} above the configuration's physical ceiling (quarantined).",
+            model.ignored_windows,
+            if model.ignored_windows == 1 { "" } else { "s" },
+            model.quarantined_windows
+        ));
+    }
     if !model.unmatched.is_empty() {
         doc.heading("Observed but not in the catalog (stored, not used)");
         doc.table(

@@ -976,6 +976,8 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
                         reason: u.reason.clone(),
                     })
                     .collect(),
+                ignored_windows: view.model.ignored_windows,
+                quarantined_windows: view.model.quarantined_windows,
             })
         })
         .await
