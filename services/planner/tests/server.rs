@@ -522,8 +522,11 @@ async fn every_planner_rpc_through_a_real_client() {
         .unwrap()
         .into_inner();
     assert!(!model.version.is_empty());
-    // 9 catalog benchmarks, each offered at concurrency 1, 2, 4 and 8.
-    assert_eq!(model.points.len(), 36);
+    // None of the 9 catalog benchmarks fits its rig; the two configurations that hold the model
+    // are estimated at every quantization that fits (4 on the 512 GB Mac, 6 on the EPYC server),
+    // each at concurrency 1, 2, 4 and 8.
+    assert_eq!(model.points.len(), 40);
+    assert!(model.points.iter().all(|p| p.provenance.starts_with("estimated ±")));
     assert!(
         model
             .points
