@@ -14,17 +14,35 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("planner-cli-wall-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let database_url = format!("sqlite:{}", dir.join("bench.db").display());
-    for args in [
-        &["propose", "--demand", "1.5B"][..],
-        &[
-            "propose",
-            "--demand",
-            "1.5B",
-            "--local-only",
-            "--ttft",
-            "2s",
-        ][..],
-        &["breakeven"][..],
+    // Each command with the exit code it must end with: the 2 s TTFT has no local fleet that can
+    // hold the model (exit 3, naming what would fit); --trust-published plans the seed's figures.
+    for (args, code) in [
+        (&["propose", "--demand", "1.5B"][..], 0),
+        (&["propose", "--demand", "1.5B", "--local-only"][..], 0),
+        (
+            &[
+                "propose",
+                "--demand",
+                "1.5B",
+                "--local-only",
+                "--ttft",
+                "2s",
+            ][..],
+            3,
+        ),
+        (
+            &[
+                "propose",
+                "--demand",
+                "1.5B",
+                "--local-only",
+                "--ttft",
+                "2s",
+                "--trust-published",
+            ][..],
+            0,
+        ),
+        (&["breakeven"][..], 0),
     ] {
         let runs = 50;
         let mut times: Vec<f64> = (0..runs)
@@ -35,13 +53,13 @@ fn main() {
                     .env("PLANNER_DATABASE_URL", &database_url)
                     .output()
                     .expect("planner-cli runs");
-                assert!(out.status.success(), "{args:?} failed");
+                assert_eq!(out.status.code(), Some(code), "{args:?}");
                 started.elapsed().as_secs_f64() * 1_000.0
             })
             .collect();
         times.sort_by(f64::total_cmp);
         println!(
-            "planner-cli {:<45} runs {runs}  median {:>7.2} ms  p95 {:>7.2} ms  max {:>7.2} ms",
+            "planner-cli {:<63} runs {runs}  median {:>7.2} ms  p95 {:>7.2} ms  max {:>7.2} ms",
             args.join(" "),
             times[runs / 2],
             times[(runs * 95) / 100],

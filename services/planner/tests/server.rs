@@ -526,7 +526,12 @@ async fn every_planner_rpc_through_a_real_client() {
     // are estimated at every quantization that fits (4 on the 512 GB Mac, 6 on the EPYC server),
     // each at concurrency 1, 2, 4 and 8.
     assert_eq!(model.points.len(), 40);
-    assert!(model.points.iter().all(|p| p.provenance.starts_with("estimated ±")));
+    assert!(
+        model
+            .points
+            .iter()
+            .all(|p| p.provenance.starts_with("estimated ±"))
+    );
     assert!(
         model
             .points
