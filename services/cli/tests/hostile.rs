@@ -552,6 +552,17 @@ fn table(dir: &Path) -> Vec<Row> {
             &["--trust-published"],
         ));
     }
+    // breakeven: the article's method and trusting face values are two different tables.
+    rows.push(row(
+        &["breakeven", "--as-published", "--trust-published"],
+        2,
+        &["--as-published", "--trust-published"],
+    ));
+    rows.push(row(
+        &["breakeven", "--as-published=yes"],
+        2,
+        &["--as-published"],
+    ));
     let trusting_typo = file(
         dir,
         "trusting-typo.toml",

@@ -511,12 +511,8 @@ pub struct Catalog {
     #[serde(rename = "api", default)]
     pub apis: Vec<ApiOffer>,
     /// Efficiencies of the roofline estimate; absent: the embedded default's.
-    #[serde(default = "default_physics_params")]
+    #[serde(default)]
     pub physics: PhysicsParams,
-}
-
-fn default_physics_params() -> PhysicsParams {
-    embedded_physics_params()
 }
 
 /// Returns the embedded default catalog's physics parameters (parsed once).
