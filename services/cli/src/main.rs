@@ -86,6 +86,10 @@ enum Command {
     Catalog(CatalogCommand),
     /// Shows the throughput model the next plan uses: catalog priors and measured points.
     Throughput(ThroughputArgs),
+    /// Shows how wrong the assumed figures were: per measured configuration, what a plan
+    /// assumed (published or estimated) against what the agents measured, and per SKU the mean
+    /// absolute percentage error.
+    Accuracy(ThroughputArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -656,6 +660,7 @@ async fn run_async(cli: Cli) -> Result<Printout, Failure> {
             return catalog_check(&mut client, args).await;
         }
         Command::Throughput(args) => throughput(&mut client, args).await,
+        Command::Accuracy(args) => accuracy(&mut client, args).await,
     }?;
     Ok(Printout {
         text,
@@ -1036,6 +1041,8 @@ async fn throughput(client: &mut Client, args: ThroughputArgs) -> Result<String,
                         "decode_tok_s": p.decode_tok_s,
                         "aggregate_decode_tok_s": p.aggregate_decode_tok_s,
                         "prefill_tok_s": p.prefill_tok_s,
+                        "request_prefill_tok_s": p.request_prefill_tok_s,
+                        "band": p.band,
                         "provenance": p.provenance,
                     })
                 })
@@ -1051,16 +1058,45 @@ async fn throughput(client: &mut Client, args: ThroughputArgs) -> Result<String,
                     })
                 })
                 .collect();
+            let rejections = model.rejections.unwrap_or_default();
             serde_json::to_string_pretty(&serde_json::json!({
                 "version": model.version,
                 "points": points,
                 "unmatched": unmatched,
+                "ignored_windows": model.ignored_windows,
+                "quarantined_windows": model.quarantined_windows,
+                "rejections": {
+                    "too_few_tokens": rejections.too_few_tokens,
+                    "no_rate": rejections.no_rate,
+                    "outliers": rejections.outliers,
+                    "above_ceiling": rejections.above_ceiling,
+                },
             }))
             .expect("throughput serializes to JSON")
                 + "\n"
         }
         Output::Table => render::throughput_doc(&model).to_text(),
         Output::Markdown => render::throughput_doc(&model).to_markdown(),
+    })
+}
+
+async fn accuracy(client: &mut Client, args: ThroughputArgs) -> Result<String, Failure> {
+    let ledger = rpc!(
+        client,
+        get_accuracy,
+        pb::GetAccuracyRequest {
+            sku: args.sku,
+            model: String::new(),
+        }
+    )?;
+    Ok(match args.output {
+        Output::Json => {
+            serde_json::to_string_pretty(&render::accuracy_json(&ledger))
+                .expect("the ledger serializes to JSON")
+                + "\n"
+        }
+        Output::Table => render::accuracy_doc(&ledger).to_text(),
+        Output::Markdown => render::accuracy_doc(&ledger).to_markdown(),
     })
 }
 

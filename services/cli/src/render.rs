@@ -3,6 +3,7 @@
 
 use fleet_planner::cost::{BreakevenRow, CostAssumptions};
 use fleet_planner::plan::{BaselineKind, NOT_SOLVED, Plan, Pool};
+use fleet_planner::throughput::WindowRejections;
 use fleet_planner::units::{format_int, format_ms, format_tokens, format_usd};
 
 use crate::doc::Doc;
@@ -824,12 +825,10 @@ pub fn throughput_doc(model: &fleet_proto::v1::GetThroughputModelResponse) -> Do
             })
             .collect(),
     );
-    if model.ignored_windows > 0 || model.quarantined_windows > 0 {
+    let rejections = rejections_from_pb(model.rejections.as_ref());
+    if rejections.total() > 0 {
         doc.para(format!(
-            "Stored but not used: {} window{} too small to mean anything, {} above the configuration's physical ceiling (quarantined).",
-            model.ignored_windows,
-            if model.ignored_windows == 1 { "" } else { "s" },
-            model.quarantined_windows
+            "Stored but not used: {rejections} (of every window stored; each measured row says its own)."
         ));
     }
     if !model.unmatched.is_empty() {
@@ -854,6 +853,157 @@ pub fn throughput_doc(model: &fleet_proto::v1::GetThroughputModelResponse) -> Do
         );
     }
     doc
+}
+
+fn rejections_from_pb(r: Option<&fleet_proto::v1::WindowRejections>) -> WindowRejections {
+    r.map(|r| WindowRejections {
+        too_few_tokens: r.too_few_tokens,
+        no_rate: r.no_rate,
+        outliers: r.outliers,
+        above_ceiling: r.above_ceiling,
+    })
+    .unwrap_or_default()
+}
+
+fn signed_pct(value: f64) -> String {
+    format!("{value:+.1}%")
+}
+
+/// Renders the accuracy ledger: per measured configuration, assumed against measured, and per
+/// SKU the mean absolute percentage error and re-fit factors.
+pub fn accuracy_doc(ledger: &fleet_proto::v1::GetAccuracyResponse) -> Doc {
+    let mut doc = Doc::default();
+    doc.heading(format!(
+        "Accuracy of assumed figures (throughput model {})",
+        ledger.throughput_version
+    ));
+    if ledger.rows.is_empty() {
+        doc.para(
+            "No configuration with an assumed figure has been measured yet: run fleet-agent next to llama-server (or `fleet-agent probe`) and check again.",
+        );
+    } else {
+        let rates = |r: &Option<fleet_proto::v1::MeasuredRates>| {
+            let r = (*r).unwrap_or_default();
+            format!(
+                "{:.1} / {:.1} / {}",
+                r.decode_tok_s,
+                r.aggregate_decode_tok_s,
+                r.prefill_tok_s
+                    .map(|p| format!("{p:.0}"))
+                    .unwrap_or_else(|| "–".into())
+            )
+        };
+        doc.table(
+            &[
+                "sku",
+                "model",
+                "quant",
+                "conc",
+                "assumed dec / agg / prefill",
+                "measured dec / agg / prefill",
+                "error dec / agg / prefill",
+                "band",
+                "windows",
+                "assumed basis",
+            ],
+            ledger
+                .rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.sku.clone(),
+                        r.model.clone(),
+                        r.quant.clone(),
+                        r.concurrency.to_string(),
+                        rates(&r.assumed),
+                        rates(&r.measured),
+                        format!(
+                            "{} / {} / {}{}",
+                            signed_pct(r.decode_error_pct),
+                            signed_pct(r.aggregate_error_pct),
+                            r.prefill_error_pct
+                                .map(signed_pct)
+                                .unwrap_or_else(|| "–".into()),
+                            if r.outside_band { " !" } else { "" }
+                        ),
+                        format!("±{:.0}%", r.band * 100.0),
+                        r.windows.to_string(),
+                        r.assumed_basis.clone(),
+                    ]
+                })
+                .collect(),
+        );
+        doc.para(
+            "Error = (assumed − measured) ÷ measured: + means the plan assumed faster hardware than it is. ! marks a figure off by more than its band. Measured = token-weighted median of the windows used, not blended with the prior.",
+        );
+        doc.heading("Per SKU");
+        doc.table(
+            &[
+                "sku",
+                "configurations",
+                "MAPE",
+                "re-fit decode ×",
+                "re-fit prefill ×",
+                "re-fit band",
+            ],
+            ledger
+                .skus
+                .iter()
+                .map(|a| {
+                    let factor =
+                        |f: Option<f64>| f.map(|f| format!("{f:.3}")).unwrap_or_else(|| "–".into());
+                    vec![
+                        a.sku.clone(),
+                        a.configurations.to_string(),
+                        format!("{:.1}%", a.mape_pct),
+                        factor(a.decode_efficiency_factor),
+                        factor(a.prefill_efficiency_factor),
+                        format!("±{:.0}%", a.refit_band * 100.0),
+                    ]
+                })
+                .collect(),
+        );
+        doc.para(
+            "Estimates of configurations not yet measured on a SKU are the roofline re-fit by its factors (measured ÷ estimated, geometric mean over the configurations whose prior was an estimate).",
+        );
+    }
+    let rejections = rejections_from_pb(ledger.rejections.as_ref());
+    if rejections.total() > 0 {
+        doc.para(format!("Measured windows not used: {rejections}."));
+    }
+    doc
+}
+
+/// Returns the accuracy ledger as JSON.
+pub fn accuracy_json(ledger: &fleet_proto::v1::GetAccuracyResponse) -> serde_json::Value {
+    let rates = |r: &Option<fleet_proto::v1::MeasuredRates>| {
+        let r = (*r).unwrap_or_default();
+        serde_json::json!({
+            "decode_tok_s": r.decode_tok_s,
+            "aggregate_decode_tok_s": r.aggregate_decode_tok_s,
+            "prefill_tok_s": r.prefill_tok_s,
+        })
+    };
+    let rejections = rejections_from_pb(ledger.rejections.as_ref());
+    serde_json::json!({
+        "throughput_version": ledger.throughput_version,
+        "rows": ledger.rows.iter().map(|r| serde_json::json!({
+            "sku": r.sku, "model": r.model, "quant": r.quant, "concurrency": r.concurrency,
+            "assumed": rates(&r.assumed), "assumed_basis": r.assumed_basis, "band": r.band,
+            "measured": rates(&r.measured), "windows": r.windows,
+            "decode_error_pct": r.decode_error_pct,
+            "aggregate_error_pct": r.aggregate_error_pct,
+            "prefill_error_pct": r.prefill_error_pct,
+            "outside_band": r.outside_band,
+        })).collect::<Vec<_>>(),
+        "skus": ledger.skus.iter().map(|a| serde_json::json!({
+            "sku": a.sku, "configurations": a.configurations, "mape_pct": a.mape_pct,
+            "decode_efficiency_factor": a.decode_efficiency_factor,
+            "prefill_efficiency_factor": a.prefill_efficiency_factor,
+            "refit_band": a.refit_band,
+        })).collect::<Vec<_>>(),
+        "rejections": serde_json::to_value(rejections).unwrap_or_default(),
+    })
 }
 
 /// How one pool changed between two plans.

@@ -901,3 +901,132 @@ fn trust_published_reaches_the_stored_request_from_the_flag_and_the_file() {
         assert_eq!(stored, expected);
     });
 }
+
+/// `planner-cli accuracy` on a database with measured points: five windows on the 512 GB Mac at
+/// 70% of the roofline estimate. The estimate was +42.9% too fast (1 ÷ 0.7 − 1), outside its
+/// ±25% band; the SKU's MAPE is the same 42.9%; the Mac's other quantizations are re-fit by
+/// 0.700, and the next plan says which configuration was off.
+#[test]
+fn accuracy_shows_assumed_against_measured_per_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = cli_on(&dir, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mac_point = |quant: &str| -> serde_json::Value {
+        let model: serde_json::Value = serde_json::from_str(&run(&[
+            "throughput",
+            "--sku",
+            "mac-studio-m3-ultra-512",
+            "-o",
+            "json",
+        ]))
+        .unwrap();
+        model["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["quant"] == quant && p["concurrency"] == 1)
+            .unwrap()
+            .clone()
+    };
+    let prior = mac_point("Q4_K_M");
+    let aggregate = prior["aggregate_decode_tok_s"].as_f64().unwrap() * 0.7;
+    let prefill = prior["prefill_tok_s"].as_f64().unwrap() * 0.7;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite:{}", dir.path().join("cli.db").display());
+        let store = fleet_store::Store::connect(&url).await.unwrap();
+        store
+            .register_node("mac-1", "mac-studio-m3-ultra-512", "{}", now_ms)
+            .await
+            .unwrap();
+        let rows: Vec<fleet_store::ObservationRow> = (0..5u64)
+            .map(|i| {
+                let end = now_ms - 60_000 * (5 - i as i64);
+                fleet_store::ObservationRow {
+                    node_id: "mac-1".into(),
+                    seq: i + 1,
+                    sku: "mac-studio-m3-ultra-512".into(),
+                    model: "deepseek-v4-pro".into(),
+                    quant: "Q4_K_M".into(),
+                    concurrency: 1,
+                    worker_url: "http://127.0.0.1:8080".into(),
+                    window_start_unix_ms: end - 30_000,
+                    window_end_unix_ms: end,
+                    prompt_tokens: 3_000,
+                    predicted_tokens: 1_000,
+                    prompt_seconds: 3_000.0 / prefill,
+                    predicted_seconds: 1_000.0 / aggregate,
+                    prefill_tok_s: prefill,
+                    decode_tok_s: aggregate,
+                    aggregate_decode_tok_s: aggregate,
+                    mean_concurrency: 1.0,
+                    queue_depth: 0.0,
+                    cache_hit_rate: 0.0,
+                    power_w: None,
+                    kind: "passive".into(),
+                    received_at_unix_ms: end,
+                }
+            })
+            .collect();
+        assert_eq!(store.insert_observations(&rows).await.unwrap(), 5);
+        store.close().await;
+    });
+    let table = run(&["accuracy"]);
+    println!("{table}");
+    let row = table
+        .lines()
+        .find(|l| l.contains("mac-studio-m3-ultra-512") && l.contains("Q4_K_M"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("+42.9% / +42.9% / +42.9% !"), "{row}");
+    assert!(row.contains("±25%"), "{row}");
+    assert!(row.contains("estimated ±25%"), "{row}");
+    let per_sku = table
+        .lines()
+        .rev()
+        .find(|l| l.contains("mac-studio-m3-ultra-512"))
+        .unwrap();
+    assert!(
+        per_sku.contains("42.9%") && per_sku.contains("0.700"),
+        "{per_sku}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&run(&["accuracy", "-o", "json"])).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["windows"], 5);
+    assert!(
+        (rows[0]["aggregate_error_pct"].as_f64().unwrap() - (1.0 / 0.7 - 1.0) * 100.0).abs() < 1e-6
+    );
+    assert_eq!(rows[0]["outside_band"], true);
+
+    let q5 = mac_point("Q5_K_M");
+    assert!(
+        q5["provenance"]
+            .as_str()
+            .unwrap()
+            .contains("re-fit to 1 measured configuration on mac-studio-m3-ultra-512"),
+        "{q5}"
+    );
+
+    let plan = run(&["propose", "--demand", "1.5B", "--local-only", "-o", "json"]);
+    assert!(
+        plan.contains(
+            "estimates off by more than their band against measurements: mac-studio-m3-ultra-512 deepseek-v4-pro Q4_K_M N=1"
+        ),
+        "{plan}"
+    );
+}

@@ -21,7 +21,9 @@ use crate::error::PlanError;
 use crate::physics::{BenchmarkCheck, PlacementKind, Rates, Verdict};
 use crate::plan::{BaselineKind, Plan};
 use crate::service::{Planner, ServiceError, StoredPlan, now_unix_ms};
-use crate::throughput::{ThroughputPoint, ThroughputProvenance};
+use crate::throughput::{
+    AccuracyRow, ConfigRates, SkuAccuracy, ThroughputPoint, ThroughputProvenance, WindowRejections,
+};
 use crate::units::TokenCount;
 
 /// Most observations one ReportObservations message may carry.
@@ -619,11 +621,13 @@ fn throughput_point_to_pb(p: &ThroughputPoint) -> pb::ThroughputPoint {
         ThroughputProvenance::Catalog { .. }
         | ThroughputProvenance::Published { .. }
         | ThroughputProvenance::Trusted { .. }
-        | ThroughputProvenance::Estimated { .. } => (pb::ThroughputSource::Catalog, 0, 0, 0),
+        | ThroughputProvenance::Estimated { .. }
+        | ThroughputProvenance::Refit { .. } => (pb::ThroughputSource::Catalog, 0, 0, 0),
         ThroughputProvenance::Measured {
             nodes,
             windows,
             last_observed_unix_ms,
+            ..
         }
         | ThroughputProvenance::Fitted {
             nodes,
@@ -652,6 +656,65 @@ fn throughput_point_to_pb(p: &ThroughputPoint) -> pb::ThroughputPoint {
         source: source as i32,
         instances_per_node: p.instances_per_node,
         power_busy_w: p.power_busy_w,
+        band: match &p.provenance {
+            ThroughputProvenance::Estimated { band, .. }
+            | ThroughputProvenance::Refit { band, .. } => Some(*band),
+            ThroughputProvenance::Measured { band, .. } => *band,
+            _ => None,
+        },
+        request_prefill_tok_s: p.request_prefill_tok_s,
+    }
+}
+
+/// Returns whether a row of `sku` and `model` passes a request's optional SKU and model filters
+/// (an empty filter passes everything).
+fn matches_filter(want_sku: &str, want_model: &str, sku: &str, model: &str) -> bool {
+    (want_sku.is_empty() || sku == want_sku) && (want_model.is_empty() || model == want_model)
+}
+
+fn rejections_to_pb(r: &WindowRejections) -> pb::WindowRejections {
+    pb::WindowRejections {
+        too_few_tokens: r.too_few_tokens,
+        no_rate: r.no_rate,
+        outliers: r.outliers,
+        above_ceiling: r.above_ceiling,
+    }
+}
+
+fn config_rates_to_pb(r: &ConfigRates) -> pb::MeasuredRates {
+    pb::MeasuredRates {
+        decode_tok_s: r.decode_tok_s,
+        aggregate_decode_tok_s: r.aggregate_decode_tok_s,
+        prefill_tok_s: r.prefill_tok_s,
+    }
+}
+
+fn accuracy_row_to_pb(r: &AccuracyRow) -> pb::AccuracyRow {
+    pb::AccuracyRow {
+        sku: r.sku.clone(),
+        model: r.model.clone(),
+        quant: r.quant.clone(),
+        concurrency: r.concurrency,
+        assumed: Some(config_rates_to_pb(&r.assumed)),
+        assumed_basis: r.assumed_basis.clone(),
+        band: r.band,
+        measured: Some(config_rates_to_pb(&r.measured)),
+        windows: r.windows,
+        decode_error_pct: r.decode_error_pct,
+        aggregate_error_pct: r.aggregate_error_pct,
+        prefill_error_pct: r.prefill_error_pct,
+        outside_band: r.outside_band,
+    }
+}
+
+fn sku_accuracy_to_pb(a: &SkuAccuracy) -> pb::SkuAccuracy {
+    pb::SkuAccuracy {
+        sku: a.sku.clone(),
+        configurations: a.configurations,
+        mape_pct: a.mape_pct,
+        decode_efficiency_factor: a.decode_efficiency_factor,
+        prefill_efficiency_factor: a.prefill_efficiency_factor,
+        refit_band: a.refit_band,
     }
 }
 
@@ -949,10 +1012,8 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
             self.auth.check(request.metadata(), Access::Read)?;
             let request = request.into_inner();
             let view = self.planner.throughput().await?;
-            let keep = |sku: &str, model: &str| {
-                (request.sku.is_empty() || sku == request.sku)
-                    && (request.model.is_empty() || model == request.model)
-            };
+            let keep =
+                |sku: &str, model: &str| matches_filter(&request.sku, &request.model, sku, model);
             Ok(pb::GetThroughputModelResponse {
                 version: view.model.version.clone(),
                 points: view
@@ -978,6 +1039,39 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
                     .collect(),
                 ignored_windows: view.model.ignored_windows,
                 quarantined_windows: view.model.quarantined_windows,
+                rejections: Some(rejections_to_pb(&view.model.rejections)),
+            })
+        })
+        .await
+    }
+
+    async fn get_accuracy(
+        &self,
+        request: Request<pb::GetAccuracyRequest>,
+    ) -> Result<Response<pb::GetAccuracyResponse>, Status> {
+        instrumented(&self.planner, "GetAccuracy", async {
+            self.auth.check(request.metadata(), Access::Read)?;
+            let request = request.into_inner();
+            let view = self.planner.throughput().await?;
+            let keep =
+                |sku: &str, model: &str| matches_filter(&request.sku, &request.model, sku, model);
+            Ok(pb::GetAccuracyResponse {
+                throughput_version: view.model.version.clone(),
+                rows: view
+                    .model
+                    .ledger
+                    .iter()
+                    .filter(|r| keep(&r.sku, &r.model))
+                    .map(accuracy_row_to_pb)
+                    .collect(),
+                skus: view
+                    .model
+                    .sku_accuracy
+                    .iter()
+                    .filter(|a| matches_filter(&request.sku, "", &a.sku, ""))
+                    .map(sku_accuracy_to_pb)
+                    .collect(),
+                rejections: Some(rejections_to_pb(&view.model.rejections)),
             })
         })
         .await

@@ -12,6 +12,7 @@
 //! | [`cost`] | amortization, energy, tokens/month and the break-even table |
 //! | [`physics`] | placement, roofline ceilings and estimates, and the verdict on every benchmark |
 //! | [`throughput`] | per-configuration throughput points and their basis: measured, published or estimated |
+//! | [`calibration`] | measured windows → figures: rejections by reason, prior vs measurement by precision, error of the prior |
 //! | [`queueing`] | Erlang C: the utilization a TTFT p95 limit allows at N slots |
 //! | [`solve`] | the mixed-integer program over hour buckets and [`solve::propose`]; large models decomposed |
 //! | [`interior_point`] | an interior-point LP solver for block-angular programs, with duals |
@@ -33,6 +34,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod calibration;
 pub mod catalog;
 pub mod cost;
 pub mod demand;

@@ -375,6 +375,40 @@ enum Rejection {
     Decode { tok_s: f64, min_tok_s: f64 },
 }
 
+impl Rejection {
+    /// Returns the rejection in words with its numbers; `None` for a different model (not a
+    /// reason anyone needs to read).
+    fn words(&self) -> Option<String> {
+        Some(match self {
+            Rejection::Model => return None,
+            Rejection::Memory { needed_gb, have_gb } => {
+                format!("needs {needed_gb:.1} GB of memory at its context, has {have_gb:.1} GB")
+            }
+            Rejection::Queueing { max_utilization } => format!(
+                "waiting for a slot allows only {:.1}% busy under its TTFT limit (Erlang C)",
+                max_utilization * 100.0
+            ),
+            Rejection::Quality { retained, floor } => format!(
+                "quality {:.1}% is below its floor of {:.1}%",
+                retained * 100.0,
+                floor * 100.0
+            ),
+            Rejection::Ttft { ttft_ms, limit_ms } => format!(
+                "TTFT {} exceeds its {} limit by {}",
+                format_ms(*ttft_ms),
+                format_ms(*limit_ms),
+                format_ms(ttft_ms - limit_ms)
+            ),
+            Rejection::Decode { tok_s, min_tok_s } => format!(
+                "{} tok/s per stream is below its {} tok/s minimum by {}",
+                trim_float(*tok_s),
+                trim_float(*min_tok_s),
+                trim_float(min_tok_s - tok_s)
+            ),
+        })
+    }
+}
+
 /// Per (workload, option) figures of an eligible pair.
 #[derive(Debug, Clone, Copy)]
 struct Fit {
@@ -955,6 +989,59 @@ impl<'a> Problem<'a> {
     }
 
     /// Explains why no option (of one SKU, or any) can serve workload `w`.
+    /// Returns a note for each measured configuration the plan does not use, saying which SLO
+    /// of which workload it fails and by how much, or that it qualifies but costs more.
+    fn measured_not_used(&self, pools: &[Pool]) -> Vec<String> {
+        let mut notes = Vec::new();
+        for (c, cand) in self.candidates.iter().enumerate() {
+            if !matches!(cand.point.provenance, ThroughputProvenance::Measured { .. }) {
+                continue;
+            }
+            let used = pools.iter().any(|p| {
+                p.sku == cand.sku.id
+                    && p.model == cand.point.model
+                    && p.quant == cand.point.quant
+                    && p.concurrency == cand.point.concurrency
+            });
+            if used {
+                continue;
+            }
+            let mut failures = Vec::new();
+            let mut qualifies = Vec::new();
+            for (w, workload) in self.workloads.iter().enumerate() {
+                if self.models[w] != cand.point.model {
+                    continue;
+                }
+                match &self.fits[w][c] {
+                    Ok(_) => qualifies.push(workload.name.clone()),
+                    Err(reasons) => {
+                        let words: Vec<String> =
+                            reasons.iter().filter_map(Rejection::words).collect();
+                        if !words.is_empty() {
+                            failures.push(format!("{}: {}", workload.name, words.join(", ")));
+                        }
+                    }
+                }
+            }
+            if failures.is_empty() && qualifies.is_empty() {
+                continue;
+            }
+            let mut text = format!("measured {} not used", self.option_label(c));
+            if !failures.is_empty() {
+                text.push_str(&format!(": fails {}", failures.join("; ")));
+            }
+            if !qualifies.is_empty() {
+                text.push_str(&format!(
+                    "{}qualifies for {} but the plan's choice costs less",
+                    if failures.is_empty() { ": " } else { "; " },
+                    qualifies.join(", ")
+                ));
+            }
+            notes.push(text);
+        }
+        notes
+    }
+
     fn why_no_local(&self, w: usize, only_sku: Option<usize>) -> String {
         let workload = &self.workloads[w];
         let floor_quant = &workload.min_quant;
@@ -1846,6 +1933,7 @@ impl<'a> Problem<'a> {
                 if self.buckets.len() == 1 { "" } else { "s" }
             ),
         ];
+        notes.extend(self.measured_not_used(&pools));
         if let Some(d) = &optimum.decomposition {
             notes.push(d.note(optimum.objective_usd, optimum.variables));
         }

@@ -492,3 +492,53 @@ source = "NVIDIA H100 PCIe spec sheet"
         "estimated decode",
     );
 }
+
+/// A configuration measured too slow for a workload's TTFT limit is not used, and the plan says
+/// which SLO it fails and by how much (issue 14): five windows on the 512 GB Mac with a prefill
+/// of 50 tok/s make a 4,096-token prompt take about 80 s against a 60 s limit.
+#[test]
+fn a_measured_configuration_the_slo_rules_out_is_named_with_the_slo_and_the_margin() {
+    use fleet_planner::throughput::ObservationSample;
+    let catalog = Catalog::embedded_default();
+    let samples: Vec<ObservationSample> = (0..5)
+        .map(|i| ObservationSample {
+            node_id: "mac-1".into(),
+            sku: "mac-studio-m3-ultra-512".into(),
+            model: "deepseek-v4-pro".into(),
+            quant: "Q4_K_M".into(),
+            concurrency: 1,
+            window_start_unix_ms: 1_000_000 + i * 60_000,
+            window_end_unix_ms: 1_030_000 + i * 60_000,
+            prompt_tokens: 1_500,
+            predicted_tokens: 300,
+            prompt_seconds: 30.0,
+            predicted_seconds: 20.0,
+            prefill_tok_s: 50.0,
+            decode_tok_s: 15.0,
+            aggregate_decode_tok_s: 15.0,
+            mean_concurrency: 1.0,
+            queue_depth: 0.0,
+            cache_hit_rate: 0.0,
+            power_w: None,
+            probe: false,
+        })
+        .collect();
+    let throughput = ThroughputModel::calibrate(&catalog, &samples);
+    let mut w = Workload::new("chat", TokenCount(1_500_000_000));
+    w.ttft_p95_ms = Some(60_000.0);
+    let request = PlanRequest {
+        workloads: vec![w],
+        ..Default::default()
+    };
+    let plan = propose(&catalog, &throughput, &request).unwrap();
+    let note = plan
+        .notes
+        .iter()
+        .find(|n| n.starts_with("measured mac-studio-m3-ultra-512 Q4_K_M not used"))
+        .unwrap_or_else(|| panic!("{:#?}", plan.notes));
+    println!("{note}");
+    assert!(
+        note.contains(": fails chat: TTFT ") && note.contains("exceeds its 60 s limit by"),
+        "{note}"
+    );
+}
