@@ -354,17 +354,41 @@ impl Planner {
     }
 
     /// Returns the throughput model the next plan uses, built from the catalog's benchmarks
-    /// and the stored observations.
+    /// and the stored observations. A caller never waits for a rebuild when a model of the
+    /// current catalog exists: a stale one is returned while one rebuild runs in the background
+    /// (new windows reach plans a rebuild later). Only the first model of a catalog version is
+    /// built while the caller waits.
     pub async fn throughput(&self) -> Result<Arc<ThroughputView>, ServiceError> {
         let catalog = self.catalog().await?;
         if let Some(view) = self.fresh_throughput(&catalog.version) {
             return Ok(view);
         }
+        if let Some(stale) = self.current_throughput(&catalog.version) {
+            if let Ok(guard) = self.rebuild_lock.clone().try_lock_owned() {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = this.rebuild_throughput(&catalog).await {
+                        tracing::warn!(%error, "throughput model rebuild failed; plans keep the previous model");
+                    }
+                    drop(guard);
+                });
+            }
+            return Ok(stale);
+        }
         let _rebuilding = self.rebuild_lock.lock().await;
         // Another caller may have rebuilt it while this one waited.
-        if let Some(view) = self.fresh_throughput(&catalog.version) {
+        if let Some(view) = self.current_throughput(&catalog.version) {
             return Ok(view);
         }
+        self.rebuild_throughput(&catalog).await
+    }
+
+    /// Rebuilds the throughput model from the stored observations; the caller holds
+    /// `rebuild_lock`. The calibration runs off the async runtime.
+    async fn rebuild_throughput(
+        &self,
+        catalog: &Arc<Catalog>,
+    ) -> Result<Arc<ThroughputView>, ServiceError> {
         self.lock().throughput_dirty = false;
         let since = now_unix_ms() - CALIBRATION_WINDOW.as_millis() as i64;
         let observations = self
@@ -374,9 +398,21 @@ impl Planner {
                 ..ObservationFilter::default()
             })
             .await?;
-        let view = Arc::new(build_throughput_view(&catalog, &observations));
+        let for_build = catalog.clone();
+        let view = tokio::task::spawn_blocking(move || {
+            Arc::new(build_throughput_view(&for_build, &observations))
+        })
+        .await
+        .map_err(|error| PlanError::Solver(format!("throughput model task failed: {error}")))?;
         self.lock().throughput = Some((catalog.version.clone(), Instant::now(), view.clone()));
         Ok(view)
+    }
+
+    /// Returns the cached model of this catalog version, however old.
+    fn current_throughput(&self, catalog_version: &str) -> Option<Arc<ThroughputView>> {
+        let caches = self.lock();
+        let (version, _, view) = caches.throughput.as_ref()?;
+        (version == catalog_version).then(|| view.clone())
     }
 
     fn fresh_throughput(&self, catalog_version: &str) -> Option<Arc<ThroughputView>> {
@@ -909,6 +945,89 @@ fn api_offer_from_row(row: ApiOfferRow) -> Result<ApiOffer, ServiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn window(seq: u64, end_unix_ms: i64) -> ObservationRow {
+        ObservationRow {
+            node_id: "mac-1".into(),
+            seq,
+            sku: "mac-studio-m3-ultra-512".into(),
+            model: "deepseek-v4-pro".into(),
+            quant: "Q4_K_M".into(),
+            concurrency: 1,
+            worker_url: "http://127.0.0.1:8080".into(),
+            window_start_unix_ms: end_unix_ms - 30_000,
+            window_end_unix_ms: end_unix_ms,
+            prompt_tokens: 3_000,
+            predicted_tokens: 300,
+            prompt_seconds: 30.0,
+            predicted_seconds: 30.0,
+            prefill_tok_s: 100.0,
+            decode_tok_s: 10.0,
+            aggregate_decode_tok_s: 10.0,
+            mean_concurrency: 1.0,
+            queue_depth: 0.0,
+            cache_hit_rate: 0.0,
+            power_w: None,
+            kind: "passive".into(),
+            received_at_unix_ms: end_unix_ms,
+        }
+    }
+
+    /// A Propose never waits for a rebuild (issue 16 §3): once a model of the catalog exists,
+    /// new windows make it stale, the stale one is served at once, and one background rebuild
+    /// brings the new windows in for the calls after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_throughput_model_is_served_while_one_rebuild_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("planner.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let planner = Planner::open(store, PlannerSettings::default(), Metrics::new())
+            .await
+            .unwrap();
+        let first = planner.throughput().await.unwrap();
+        assert!(
+            first.model.version.starts_with("prior:"),
+            "{}",
+            first.model.version
+        );
+        planner
+            .register_node("mac-1", "mac-studio-m3-ultra-512", "{}")
+            .await
+            .unwrap();
+        let now = now_unix_ms();
+        planner
+            .ingest(
+                (1..=5)
+                    .map(|seq| window(seq, now - 1_000 * seq as i64))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        // Past the rebuild interval the model is stale: the call returns the old one at once.
+        tokio::time::sleep(THROUGHPUT_REBUILD_INTERVAL + Duration::from_millis(100)).await;
+        let stale = planner.throughput().await.unwrap();
+        assert_eq!(stale.model.version, first.model.version);
+        let mut rebuilt = stale;
+        for _ in 0..100 {
+            rebuilt = planner.throughput().await.unwrap();
+            if rebuilt.model.version != first.model.version {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            rebuilt.model.version.starts_with("tm-"),
+            "{}",
+            rebuilt.model.version
+        );
+        assert!(
+            rebuilt
+                .model
+                .points
+                .iter()
+                .any(|p| p.provenance.is_measured())
+        );
+    }
 
     #[test]
     fn page_tokens_round_trip_and_reject_garbage() {
