@@ -64,6 +64,9 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
         format_usd(plan.cost.capex_usd),
         plan.break_even.text
     ));
+    for warning in &plan.latency.warnings {
+        doc.para(format!("Latency warning: {warning}."));
+    }
 
     doc.heading("Workloads");
     doc.table(
@@ -313,6 +316,8 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
         doc.list(s.binding.clone());
     }
 
+    latency_section(&mut doc, plan);
+
     doc.heading("Inputs and notes");
     let a = &plan.assumptions;
     let mut notes = vec![format!(
@@ -495,6 +500,7 @@ pub fn schedule_doc(plan: &Plan) -> Doc {
         .iter()
         .map(|h| h.local_tokens + h.api_tokens)
         .fold(0.0, f64::max);
+    let hourly_latency = fleet_planner::latency::hourly(plan);
     let mut rows = Vec::new();
     for hour in &schedule.hourly {
         let total = hour.local_tokens + hour.api_tokens;
@@ -518,6 +524,11 @@ pub fn schedule_doc(plan: &Plan) -> Doc {
             .map(|u| pct(*u))
             .collect::<Vec<_>>()
             .join(" ");
+        let p95 = hourly_latency
+            .iter()
+            .filter(|l| l.hour == hour.hour)
+            .map(|l| l.ttft_p95_s.unwrap_or(f64::INFINITY))
+            .reduce(f64::max);
         rows.push(vec![
             cycle_hour_label(schedule.hours, hour.hour),
             bar,
@@ -533,6 +544,7 @@ pub fn schedule_doc(plan: &Plan) -> Doc {
             } else {
                 utilization
             },
+            p95.map_or("-".into(), |p| seconds(p.is_finite().then_some(p))),
         ]);
     }
     doc.table(
@@ -543,6 +555,7 @@ pub fn schedule_doc(plan: &Plan) -> Doc {
             ">API",
             ">API share",
             ">pool utilization",
+            ">TTFT p95",
         ],
         rows,
     );
@@ -576,6 +589,73 @@ pub fn schedule_doc(plan: &Plan) -> Doc {
         format_usd(plan.cost.total_usd)
     ));
     doc
+}
+
+/// Formats seconds of latency, `unbounded` for an unstable queue.
+fn seconds(value: Option<f64>) -> String {
+    value.map_or("unbounded".into(), |s| format_ms(s * 1_000.0))
+}
+
+/// The TTFT the plan implies: per pool its busiest-p95 hour, per workload SLO attainment and
+/// goodput (`fleet_planner::latency`).
+fn latency_section(doc: &mut Doc, plan: &Plan) {
+    let latency = &plan.latency;
+    if latency.pools.is_empty() {
+        return;
+    }
+    doc.heading(format!(
+        "Latency ({} queues: Erlang C over each node's slots)",
+        latency.routing
+    ));
+    doc.table(
+        &[
+            "pool",
+            ">worst hour",
+            ">utilization",
+            ">mean wait",
+            ">TTFT p50",
+            ">TTFT p95",
+            ">within SLO",
+        ],
+        latency
+            .pools
+            .iter()
+            .filter_map(|h| {
+                Some(vec![
+                    pool_label(plan.pools.get(h.pool)?),
+                    cycle_hour_label(plan.schedule.hours, h.hour),
+                    pct(h.utilization),
+                    seconds(h.mean_wait_s),
+                    seconds(h.ttft_p50_s),
+                    seconds(h.ttft_p95_s),
+                    h.slo_attainment.map_or("no limit".into(), pct),
+                ])
+            })
+            .collect(),
+    );
+    doc.table(
+        &[
+            "workload",
+            ">TTFT p95 ≤",
+            ">within SLO",
+            ">goodput/month",
+            ">tokens/month",
+        ],
+        latency
+            .workloads
+            .iter()
+            .map(|w| {
+                vec![
+                    w.workload.clone(),
+                    w.ttft_limit_s
+                        .map_or("any".into(), |s| format_ms(s * 1_000.0)),
+                    pct(w.slo_attainment),
+                    format_tokens(w.goodput_tokens_per_month),
+                    format_tokens(w.tokens_per_month),
+                ]
+            })
+            .collect(),
+    );
 }
 
 /// Quotes a CSV field when it needs it.
@@ -621,9 +701,19 @@ pub fn schedule_csv(plan: &Plan) -> String {
     out
 }
 
-/// Returns the schedule as pretty JSON (the plan's `schedule` field).
+/// Returns the schedule as pretty JSON: the plan's `schedule` field with `latency`, every pool's
+/// utilization, mean wait, TTFT p50/p95 and SLO attainment per hour.
 pub fn schedule_json(plan: &Plan) -> String {
-    serde_json::to_string_pretty(&plan.schedule).expect("schedules serialize to JSON") + "\n"
+    let mut value = serde_json::to_value(&plan.schedule).expect("schedules serialize to JSON");
+    if let Some(object) = value.as_object_mut() {
+        // Per pool and hour: utilization, mean wait, TTFT p50/p95, SLO attainment.
+        object.insert(
+            "latency".into(),
+            serde_json::to_value(fleet_planner::latency::hourly(plan))
+                .expect("latency serializes to JSON"),
+        );
+    }
+    serde_json::to_string_pretty(&value).expect("schedules serialize to JSON") + "\n"
 }
 
 /// Returns a listing of stored plans.

@@ -14,6 +14,7 @@
 //! | [`throughput`] | per-configuration throughput points and their basis: measured, published or estimated |
 //! | [`calibration`] | measured windows → figures: rejections by reason, prior vs measurement by precision, error of the prior |
 //! | [`queueing`] | Erlang C: the utilization a TTFT p95 limit allows at N slots |
+//! | [`latency`] | the TTFT p50/p95 a plan implies per pool and hour, SLO attainment and goodput |
 //! | [`solve`] | the mixed-integer program over hour buckets and [`solve::propose`]; large models decomposed |
 //! | [`interior_point`] | an interior-point LP solver for block-angular programs, with duals |
 //! | [`backend`] | the MIP backends: microlp, and HiGHS with the `highs` feature |
@@ -41,6 +42,7 @@ pub mod demand;
 pub mod error;
 pub mod grpc;
 pub mod interior_point;
+pub mod latency;
 pub mod metrics;
 pub mod physics;
 pub mod plan;

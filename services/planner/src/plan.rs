@@ -46,6 +46,10 @@ pub struct Plan {
     /// Whether the request trusted published figures the physics rejects.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trust_published: bool,
+    /// The TTFT the plan's queues imply per pool and hour, SLO attainment and goodput per
+    /// workload (empty in plans made before it was reported).
+    #[serde(default)]
+    pub latency: crate::latency::LatencyReport,
 }
 
 /// The API offer's terms as used.

@@ -1917,7 +1917,7 @@ impl<'a> Problem<'a> {
         let mut notes = vec![
             format!("throughput: {}", self.throughput.describe()),
             format!(
-                "queueing: TTFT p95 = prompt ÷ prefill tok/s + the p95 wait for a slot; each node is an M/M/c queue over its instances × N slots (Erlang C), service time = prompt ÷ prefill + output tokens ÷ per-stream decode (output = prompt × output share ÷ input share); a workload with a TTFT limit caps the node's busy fraction at the largest utilization that keeps the p95 within it, never above the {:.0}% plan cap",
+                "queueing: TTFT p95 = prompt ÷ prefill tok/s + the p95 wait for a slot; the latency table shows the TTFT p50/p95 each pool's busiest hour implies and each workload's SLO attainment; each node is an M/M/c queue over its instances × N slots (Erlang C), service time = prompt ÷ prefill + output tokens ÷ per-stream decode (output = prompt × output share ÷ input share); a workload with a TTFT limit caps the node's busy fraction at the largest utilization that keeps the p95 within it, never above the {:.0}% plan cap",
                 self.assumptions.utilization_cap * 100.0
             ),
             format!(
@@ -1989,7 +1989,7 @@ impl<'a> Problem<'a> {
                 notes.push(format!("assumed: {assumption}"));
             }
         }
-        Plan {
+        let mut plan = Plan {
             catalog_version: self.catalog.version.clone(),
             throughput_version: self.throughput.version.clone(),
             throughput_source: self.throughput.describe(),
@@ -2032,7 +2032,13 @@ impl<'a> Problem<'a> {
             notes,
             schedule,
             trust_published: self.request.trust_published,
+            latency: Default::default(),
+        };
+        plan.latency = crate::latency::report(&plan);
+        for warning in &plan.latency.warnings {
+            plan.notes.push(format!("latency warning: {warning}"));
         }
+        plan
     }
 }
 
