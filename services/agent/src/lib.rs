@@ -342,6 +342,7 @@ async fn worker_loop(shared: Arc<Shared>, url: String, mut stop: watch::Receiver
             Ok(reading) => reading,
             Err(error) => {
                 shared.metrics.record_scrape(&url, true);
+                tracker.interrupt();
                 consecutive_failures += 1;
                 // Log the first failure and then about once a minute, not every interval.
                 let every = (60_000 / shared.config.interval.as_millis().max(1) as u64).max(1);
