@@ -70,6 +70,22 @@ pub enum AgentError {
     Probe(#[from] probe::ProbeError),
 }
 
+/// Returns `error` and its causes (`std::error::Error::source`) on one line, joined by `: `, so
+/// that a log says "transport error: ...: Connection refused (os error 111)" and not just
+/// "transport error". A cause whose text already ends the line (an error that prints its
+/// source itself) is not repeated.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    for cause in std::iter::successors(error.source(), |cause| cause.source()) {
+        let cause = cause.to_string();
+        if !line.ends_with(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
 /// Maps the monotonic clock to Unix milliseconds from one wall-clock reading at start, so window
 /// lengths never jump with NTP steps (and follow `tokio::time::pause` in tests).
 #[derive(Debug, Clone, Copy)]
@@ -347,6 +363,7 @@ async fn worker_loop(shared: Arc<Shared>, url: String, mut stop: watch::Receiver
                 // Log the first failure and then about once a minute, not every interval.
                 let every = (60_000 / shared.config.interval.as_millis().max(1) as u64).max(1);
                 if consecutive_failures == 1 || consecutive_failures.is_multiple_of(every) {
+                    let cause = error_chain(&error);
                     if let ScrapeError::Status {
                         status,
                         url: endpoint,
@@ -354,9 +371,9 @@ async fn worker_loop(shared: Arc<Shared>, url: String, mut stop: watch::Receiver
                         && status.as_u16() == 501
                         && endpoint.ends_with("/metrics")
                     {
-                        tracing::warn!(worker = %url, consecutive_failures, %error, "scrape failed: start llama-server with --metrics");
+                        tracing::warn!(worker = %url, consecutive_failures, error = %cause, "scrape failed: start llama-server with --metrics");
                     } else {
-                        tracing::warn!(worker = %url, consecutive_failures, %error, "scrape failed");
+                        tracing::warn!(worker = %url, consecutive_failures, error = %cause, "scrape failed");
                     }
                 }
                 continue;
@@ -649,6 +666,22 @@ mod tests {
             power_argv("cat /sys/x | awk '{print $1}'")[..2],
             ["sh", "-c"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_refused_worker_is_reported_with_its_cause() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let error = scrape::fetch_health(&HttpClient::new(Duration::from_secs(5)), &url)
+            .await
+            .unwrap_err();
+        let line = error_chain(&error);
+        assert!(
+            line.starts_with(&format!("request to {url}/health failed: ")),
+            "{line}"
+        );
+        assert!(line.to_lowercase().contains("connection refused"), "{line}");
     }
 
     #[tokio::test]
