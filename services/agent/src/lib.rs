@@ -153,6 +153,7 @@ pub async fn run_with_listener(
     let spool = Spool::open(&config.spool_dir, &config.node_id)?;
     let fresh = spool.is_fresh();
     metrics.spool_depth.set(spool.depth() as i64);
+    metrics.register_workers(&config.workers);
     tracing::info!(
         node = %config.node_id,
         sku = %config.sku,

@@ -437,10 +437,77 @@ async fn the_agent_metrics_endpoint_serves_prometheus_text() {
     assert!(value("fleet_agent_last_ack_seq").unwrap() >= 2.0);
     assert!(value("fleet_agent_last_ack_time_seconds").unwrap() > 1.7e9);
     assert!(value("fleet_agent_spool_depth").is_some());
-    assert!(
-        value("fleet_agent_scrape_failures_total").is_none(),
-        "no failure yet, no series"
+    assert_eq!(value("fleet_agent_scrape_failures_total"), Some(0.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failure_counters_read_zero_from_the_start() {
+    let spool = tempfile::tempdir().unwrap();
+    let worker = FakeLlama::start().await;
+    let dead = common::dead_worker_url().await;
+    // No planner yet: a fresh spool waits for it before scraping anything.
+    let planner_addr = common::dead_worker_url().await;
+    let mut config = AgentConfig::new(
+        planner_addr.clone(),
+        NODE,
+        SKU,
+        vec![worker.url.clone(), dead.clone()],
+        spool.path().to_owned(),
     );
+    config.interval = Duration::from_secs(1);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let metrics = AgentMetrics::new();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(fleet_agent::run_with_listener(
+        config,
+        listener,
+        metrics.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = HttpClient::new(Duration::from_secs(5));
+    // Right after start (the endpoint task may need a few tries to be polled).
+    let body = loop {
+        if let Ok(response) = client.get(&metrics_url).await {
+            break String::from_utf8(response.body.to_vec()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let samples = fleet_agent::scrape::parse_prometheus_text(&body).unwrap();
+    let value = |name: &str, worker: &str| {
+        samples
+            .iter()
+            .find(|s| s.name == name && s.labels == [("worker".to_owned(), worker.to_owned())])
+            .map(|s| s.value)
+    };
+    for url in [&worker.url, &dead] {
+        for name in [
+            "fleet_agent_scrapes_total",
+            "fleet_agent_scrape_failures_total",
+            "fleet_agent_counter_resets_total",
+        ] {
+            assert_eq!(value(name, url), Some(0.0), "{name} {url}: {body}");
+        }
+    }
+    assert_eq!(
+        worker.metrics_calls(),
+        0,
+        "nothing scraped before the planner answered"
+    );
+    // The counters count once the planner is there.
+    let planner = FakePlanner::start_at(
+        planner_addr.trim_start_matches("http://").parse().unwrap(),
+        PlannerStore::default(),
+    )
+    .await;
+    assert!(wait_until(LIMIT, || metrics.scrape_failures(&dead) >= 2).await);
+    assert_eq!(metrics.scrape_failures(&worker.url), 0);
+    assert!(metrics.scrapes(&worker.url) >= 2);
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    drop(planner);
 }
 
 /// Real time: the power command is a child process, which paused time cannot wait for.
