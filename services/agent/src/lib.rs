@@ -311,7 +311,13 @@ pub fn window_observation(
 }
 
 /// Reads one worker: `/health`, `/props` when its identity is unknown, `/metrics`, and `/slots`
-/// (optional: servers started with `--no-slots` answer 501).
+/// while it processes requests (optional: servers started with `--no-slots` answer 501).
+///
+/// `/slots` runs as a task on llama-server's queue, which restarts its `--sleep-idle-seconds`
+/// timer and wakes a sleeping server; `/health`, `/props` and `/metrics` do neither (b11434:
+/// `/metrics` posts a task exempt from the timer and answers from a cache while asleep). So an
+/// idle worker is not asked: its `requests_processing` is 0 (a sleeping one, whose `/props`
+/// says `is_sleeping`, reports 0 from its cached metrics) and no request is in flight to count.
 async fn read_worker(
     shared: &Shared,
     url: &str,
@@ -328,12 +334,17 @@ async fn read_worker(
     }
     let metrics = scrape::fetch_metrics(&shared.client, url).await?;
     let at_unix_ms = shared.clock.now_unix_ms();
-    let busy = match scrape::fetch_slots(&shared.client, url).await {
-        Ok(slots) => f64::from(slots.busy),
-        Err(error) => {
-            tracing::debug!(worker = %url, %error, "slots unreadable, using requests_processing");
-            metrics.counters.requests_processing
+    let processing = metrics.counters.requests_processing;
+    let busy = if processing > 0.0 {
+        match scrape::fetch_slots(&shared.client, url).await {
+            Ok(slots) => f64::from(slots.busy),
+            Err(error) => {
+                tracing::debug!(worker = %url, %error, "slots unreadable, using requests_processing");
+                processing
+            }
         }
+    } else {
+        0.0
     };
     Ok(Reading {
         at_unix_ms,

@@ -510,6 +510,41 @@ async fn failure_counters_read_zero_from_the_start() {
     drop(planner);
 }
 
+#[tokio::test(start_paused = true)]
+async fn slots_is_read_only_while_requests_are_processing() {
+    let spool = tempfile::tempdir().unwrap();
+    let planner = FakePlanner::start(PlannerStore::default()).await;
+    let worker = FakeLlama::start().await;
+    let agent = RunningAgent::start(&planner.url(), vec![worker.url.clone()], spool.path()).await;
+    // Idle (requests_processing 0, as a sleeping server also reports): /slots, which would reset
+    // llama-server's --sleep-idle-seconds timer and wake it, is never asked.
+    assert!(wait_until(LIMIT, || worker.metrics_calls() >= 5).await);
+    assert_eq!(worker.slots_calls(), 0);
+    // Busy: /slots gives the busy slots of each reading.
+    worker
+        .state
+        .lock()
+        .unwrap()
+        .counters
+        .insert("requests_processing".to_owned(), 2.0);
+    let calls = worker.metrics_calls();
+    assert!(wait_until(LIMIT, || worker.metrics_calls() >= calls + 3).await);
+    assert!(worker.slots_calls() >= 2, "{}", worker.slots_calls());
+    // Idle again: no more /slots.
+    worker
+        .state
+        .lock()
+        .unwrap()
+        .counters
+        .insert("requests_processing".to_owned(), 0.0);
+    let calls = worker.metrics_calls();
+    assert!(wait_until(LIMIT, || worker.metrics_calls() > calls).await);
+    let slots_calls = worker.slots_calls();
+    assert!(wait_until(LIMIT, || worker.metrics_calls() >= calls + 5).await);
+    assert_eq!(worker.slots_calls(), slots_calls);
+    agent.stop().await;
+}
+
 /// Real time: the power command is a child process, which paused time cannot wait for.
 #[tokio::test]
 async fn node_power_is_sampled_and_averaged_into_observations() {

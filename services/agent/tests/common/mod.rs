@@ -191,6 +191,11 @@ async fn metrics(State(app): State<App>) -> Response {
     (headers, render_metrics(&state.counters)).into_response()
 }
 
+async fn slots(State(app): State<App>) -> Response {
+    app.state.lock().unwrap().slots_calls += 1;
+    json(SLOTS)
+}
+
 async fn completion(State(app): State<App>) -> Response {
     // Like llama-server: a request waits for a free slot, then takes its service time.
     let permit = app.slots.acquire().await.unwrap();
@@ -222,7 +227,7 @@ impl FakeLlama {
         let router = Router::new()
             .route("/health", get(|| async { json(HEALTH) }))
             .route("/props", get(|| async { json(PROPS) }))
-            .route("/slots", get(|| async { json(SLOTS) }))
+            .route("/slots", get(slots))
             .route("/metrics", get(metrics))
             .route("/completion", post(completion))
             .with_state(app);
@@ -241,6 +246,10 @@ impl FakeLlama {
 
     pub fn metrics_calls(&self) -> u64 {
         self.state.lock().unwrap().metrics_calls
+    }
+
+    pub fn slots_calls(&self) -> u64 {
+        self.state.lock().unwrap().slots_calls
     }
 }
 
