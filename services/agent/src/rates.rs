@@ -627,12 +627,16 @@ mod tests {
         after
     }
 
+    fn tracker_of(min_predicted_tokens: u64) -> WindowTracker {
+        WindowTracker::new(WindowPolicy {
+            min_predicted_tokens,
+            max_window_ms: 60_000,
+        })
+    }
+
     #[test]
     fn requests_are_counted_interval_by_interval_and_summed_over_the_window() {
-        let mut tracker = WindowTracker::new(WindowPolicy {
-            min_predicted_tokens: 200,
-            max_window_ms: 60_000,
-        });
+        let mut tracker = tracker_of(200);
         let c0 = counters(0.0, 0.0, 0.0, 0.0);
         // Two 48-token requests at 20 steps/s, then none, then three 8-token ones at 10 steps/s.
         let c1 = finish(&c0, 2, 48, 20.0);
@@ -678,10 +682,7 @@ mod tests {
 
     #[test]
     fn a_failed_read_ends_the_open_window_and_the_next_reading_is_a_baseline() {
-        let mut tracker = WindowTracker::new(WindowPolicy {
-            min_predicted_tokens: 64,
-            max_window_ms: 60_000,
-        });
+        let mut tracker = tracker_of(64);
         let c0 = counters(0.0, 0.0, 0.0, 0.0);
         let c1 = finish(&c0, 1, 32, 20.0);
         let c2 = finish(&c1, 2, 48, 20.0);

@@ -1,7 +1,11 @@
 //! Test doubles: a fake llama-server that serves the real captures in `tests/fixtures/` byte for
-//! byte (only counter values are substituted), and an in-memory fake TelemetryService.
+//! byte (only counter values are substituted), an in-memory fake TelemetryService, the agent
+//! in-process ([`RunningAgent`]) and the real planner as if it were another process
+//! ([`planner::PlannerProcess`]).
 
 #![allow(dead_code, missing_docs)]
+
+pub mod planner;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,13 +18,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use fleet_agent::metrics::AgentMetrics;
+use fleet_agent::{AgentConfig, AgentError};
 use fleet_proto::v1::telemetry_service_server::{TelemetryService, TelemetryServiceServer};
 use fleet_proto::v1::{
     Observation, RegisterNodeRequest, RegisterNodeResponse, ReportObservationsRequest,
     ReportObservationsResponse,
 };
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Status, Streaming};
@@ -250,6 +256,58 @@ impl FakeLlama {
 
     pub fn slots_calls(&self) -> u64 {
         self.state.lock().unwrap().slots_calls
+    }
+}
+
+/// fleet-agent in-process: `fleet_agent::run` with its metrics listener injected on an ephemeral
+/// loopback port, so the test holds the metrics handle and the endpoint's URL.
+pub struct RunningAgent {
+    task: JoinHandle<Result<(), AgentError>>,
+    stop: oneshot::Sender<()>,
+    pub metrics: AgentMetrics,
+    /// The agent's own `/metrics` endpoint.
+    pub metrics_url: String,
+}
+
+impl RunningAgent {
+    pub async fn start(config: AgentConfig) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let metrics = AgentMetrics::new();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(fleet_agent::run_with_listener(
+            config,
+            listener,
+            metrics.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            task,
+            stop,
+            metrics,
+            metrics_url,
+        }
+    }
+
+    pub fn spooled(&self) -> u64 {
+        self.metrics.observations_spooled.get()
+    }
+
+    pub fn depth(&self) -> i64 {
+        self.metrics.spool_depth.get()
+    }
+
+    /// Asks the agent to stop; returns its task, which ends once the spool is flushed.
+    pub fn shutdown(self) -> JoinHandle<Result<(), AgentError>> {
+        let _ = self.stop.send(());
+        self.task
+    }
+
+    /// Stops the agent and checks that it stopped cleanly.
+    pub async fn stop(self) {
+        self.shutdown().await.unwrap().unwrap();
     }
 }
 
