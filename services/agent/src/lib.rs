@@ -70,6 +70,22 @@ pub enum AgentError {
     Probe(#[from] probe::ProbeError),
 }
 
+/// Returns `error` and its causes (`std::error::Error::source`) on one line, joined by `: `, so
+/// that a log says "transport error: ...: Connection refused (os error 111)" and not just
+/// "transport error". A cause whose text already ends the line (an error that prints its
+/// source itself) is not repeated.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    for cause in std::iter::successors(error.source(), |cause| cause.source()) {
+        let cause = cause.to_string();
+        if !line.ends_with(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
 /// Maps the monotonic clock to Unix milliseconds from one wall-clock reading at start, so window
 /// lengths never jump with NTP steps (and follow `tokio::time::pause` in tests).
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +153,7 @@ pub async fn run_with_listener(
     let spool = Spool::open(&config.spool_dir, &config.node_id)?;
     let fresh = spool.is_fresh();
     metrics.spool_depth.set(spool.depth() as i64);
+    metrics.register_workers(&config.workers);
     tracing::info!(
         node = %config.node_id,
         sku = %config.sku,
@@ -294,7 +311,13 @@ pub fn window_observation(
 }
 
 /// Reads one worker: `/health`, `/props` when its identity is unknown, `/metrics`, and `/slots`
-/// (optional: servers started with `--no-slots` answer 501).
+/// while it processes requests (optional: servers started with `--no-slots` answer 501).
+///
+/// `/slots` runs as a task on llama-server's queue, which restarts its `--sleep-idle-seconds`
+/// timer and wakes a sleeping server; `/health`, `/props` and `/metrics` do neither (b11434:
+/// `/metrics` posts a task exempt from the timer and answers from a cache while asleep). So an
+/// idle worker is not asked: its `requests_processing` is 0 (a sleeping one, whose `/props`
+/// says `is_sleeping`, reports 0 from its cached metrics) and no request is in flight to count.
 async fn read_worker(
     shared: &Shared,
     url: &str,
@@ -311,12 +334,17 @@ async fn read_worker(
     }
     let metrics = scrape::fetch_metrics(&shared.client, url).await?;
     let at_unix_ms = shared.clock.now_unix_ms();
-    let busy = match scrape::fetch_slots(&shared.client, url).await {
-        Ok(slots) => f64::from(slots.busy),
-        Err(error) => {
-            tracing::debug!(worker = %url, %error, "slots unreadable, using requests_processing");
-            metrics.counters.requests_processing
+    let processing = metrics.counters.requests_processing;
+    let busy = if processing > 0.0 {
+        match scrape::fetch_slots(&shared.client, url).await {
+            Ok(slots) => f64::from(slots.busy),
+            Err(error) => {
+                tracing::debug!(worker = %url, %error, "slots unreadable, using requests_processing");
+                processing
+            }
         }
+    } else {
+        0.0
     };
     Ok(Reading {
         at_unix_ms,
@@ -342,10 +370,12 @@ async fn worker_loop(shared: Arc<Shared>, url: String, mut stop: watch::Receiver
             Ok(reading) => reading,
             Err(error) => {
                 shared.metrics.record_scrape(&url, true);
+                tracker.interrupt();
                 consecutive_failures += 1;
                 // Log the first failure and then about once a minute, not every interval.
                 let every = (60_000 / shared.config.interval.as_millis().max(1) as u64).max(1);
                 if consecutive_failures == 1 || consecutive_failures.is_multiple_of(every) {
+                    let cause = error_chain(&error);
                     if let ScrapeError::Status {
                         status,
                         url: endpoint,
@@ -353,9 +383,9 @@ async fn worker_loop(shared: Arc<Shared>, url: String, mut stop: watch::Receiver
                         && status.as_u16() == 501
                         && endpoint.ends_with("/metrics")
                     {
-                        tracing::warn!(worker = %url, consecutive_failures, %error, "scrape failed: start llama-server with --metrics");
+                        tracing::warn!(worker = %url, consecutive_failures, error = %cause, "scrape failed: start llama-server with --metrics");
                     } else {
-                        tracing::warn!(worker = %url, consecutive_failures, %error, "scrape failed");
+                        tracing::warn!(worker = %url, consecutive_failures, error = %cause, "scrape failed");
                     }
                 }
                 continue;
@@ -648,6 +678,22 @@ mod tests {
             power_argv("cat /sys/x | awk '{print $1}'")[..2],
             ["sh", "-c"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_refused_worker_is_reported_with_its_cause() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let error = scrape::fetch_health(&HttpClient::new(Duration::from_secs(5)), &url)
+            .await
+            .unwrap_err();
+        let line = error_chain(&error);
+        assert!(
+            line.starts_with(&format!("request to {url}/health failed: ")),
+            "{line}"
+        );
+        assert!(line.to_lowercase().contains("connection refused"), "{line}");
     }
 
     #[tokio::test]

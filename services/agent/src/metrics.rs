@@ -19,6 +19,10 @@ use tokio::net::TcpListener;
 type WorkerLabel = Vec<(&'static str, String)>;
 
 /// Counters and gauges the agent exports; cheap to clone (all handles are shared).
+///
+/// Counters are registered under their base name (`scrapes`) and rendered with the `_total`
+/// suffix (`fleet_agent_scrapes_total`): prometheus-client's OpenMetrics encoder adds it to every
+/// counter, so a name must not carry it already.
 #[derive(Debug, Clone)]
 pub struct AgentMetrics {
     registry: Arc<Registry>,
@@ -122,6 +126,18 @@ impl AgentMetrics {
         }
     }
 
+    /// Creates the per-worker series of `workers` at 0, so that a dashboard or alert sees
+    /// `fleet_agent_scrape_failures_total{worker=...} 0` from the start rather than no series
+    /// until the first failure.
+    pub fn register_workers(&self, workers: &[String]) {
+        for worker in workers {
+            let label = vec![("worker", worker.clone())];
+            let _ = self.scrapes.get_or_create(&label);
+            let _ = self.scrape_failures.get_or_create(&label);
+            let _ = self.counter_resets.get_or_create(&label);
+        }
+    }
+
     /// Counts a scrape of `worker`, failed or not.
     pub fn record_scrape(&self, worker: &str, failed: bool) {
         let label = vec![("worker", worker.to_owned())];
@@ -136,6 +152,20 @@ impl AgentMetrics {
         self.counter_resets
             .get_or_create(&vec![("worker", worker.to_owned())])
             .inc();
+    }
+
+    /// Returns the scrapes (failed or not) counted for `worker`.
+    pub fn scrapes(&self, worker: &str) -> u64 {
+        self.scrapes
+            .get_or_create(&vec![("worker", worker.to_owned())])
+            .get()
+    }
+
+    /// Returns the counter resets (restarts) seen on `worker`.
+    pub fn counter_resets(&self, worker: &str) -> u64 {
+        self.counter_resets
+            .get_or_create(&vec![("worker", worker.to_owned())])
+            .get()
     }
 
     /// Returns the scrape failures counted for `worker`.

@@ -106,7 +106,9 @@ pub struct LevelResult {
     pub ttft_p95_ms: f64,
     /// Σ prompt tokens / Σ prompt seconds.
     pub prefill_tok_s: f64,
-    /// Per-stream decode: Σ generated / Σ generation seconds.
+    /// Per-stream decode as llama-server computes it (`timings.predicted_per_second`):
+    /// Σ (generated − 1) / Σ generation seconds, the first token of a request coming from the
+    /// prompt pass at no decode time.
     pub decode_tok_s: f64,
     /// Aggregate decode: Σ generated / wall seconds.
     pub aggregate_decode_tok_s: f64,
@@ -156,6 +158,10 @@ pub fn summarize_level(
     let prompt_tokens = results.iter().map(|r| r.prompt_tokens).sum::<u64>();
     let cached_tokens = results.iter().map(|r| r.cached_tokens).sum::<u64>();
     let predicted_tokens = results.iter().map(|r| r.predicted_tokens).sum::<u64>();
+    let decode_steps = results
+        .iter()
+        .map(|r| r.predicted_tokens.saturating_sub(1))
+        .sum::<u64>();
     let prompt_seconds = results.iter().map(|r| r.prompt_ms).sum::<f64>() / 1000.0;
     let predicted_seconds = results.iter().map(|r| r.predicted_ms).sum::<f64>() / 1000.0;
     let mut ttfts: Vec<f64> = results.iter().map(|r| r.ttft_ms).collect();
@@ -175,7 +181,7 @@ pub fn summarize_level(
         ttft_p50_ms: nearest_rank(&ttfts, 50.0),
         ttft_p95_ms: nearest_rank(&ttfts, 95.0),
         prefill_tok_s: ratio(prompt_tokens as f64, prompt_seconds),
-        decode_tok_s: ratio(predicted_tokens as f64, predicted_seconds),
+        decode_tok_s: ratio(decode_steps as f64, predicted_seconds),
         aggregate_decode_tok_s: ratio(predicted_tokens as f64, wall_seconds),
         mean_concurrency: ratio(prompt_seconds + predicted_seconds, wall_seconds),
     }
@@ -433,9 +439,10 @@ mod tests {
             (level.prompt_tokens, level.predicted_tokens, level.failures),
             (40, 256, 1)
         );
-        // 256 / (4 × 28.338327 s) = 2.25843 tok/s per stream.
+        // 4 × 63 / (4 × 28.338327 s) = 2.22314 tok/s per stream, the captured response's own
+        // predicted_per_second (256 / (4 × 28.338327 s) would say 2.25843).
         assert!(
-            (level.decode_tok_s - 2.25843).abs() < 1e-5,
+            (level.decode_tok_s - 2.22314).abs() < 1e-5,
             "{}",
             level.decode_tok_s
         );

@@ -12,9 +12,35 @@
 //! lightly used node still shows up; the planner weights windows by tokens and rejects tiny
 //! ones) and dropped if it saw none (an idle server says nothing about throughput).
 //!
-//! Per-stream decode speed (Δtokens / Δgeneration-seconds) is exact whatever the lumping, since
-//! both counters move together; aggregate speed (Δtokens / Δwall) is what the long window
-//! smooths.
+//! Aggregate speed (Δtokens / Δwall) is what the long window smooths.
+//!
+//! # Per-stream decode
+//!
+//! llama-server's own per-stream figure (`timings.predicted_per_second` of a response, and the
+//! `llamacpp:predicted_tokens_seconds` gauge) is (n − 1) / t per request: the first generated
+//! token comes from the prompt pass and costs no decode time. The counters hold Σn and Σt but
+//! no request count, so Δtokens / Δseconds overstates the speed by one token per request (+1.6%
+//! for 64-token replies, +14% for 8-token ones). The gauge supplies the count: it is Σ(n − 1) /
+//! Σt over the requests that finished since the previous `/metrics` call (the call resets it),
+//! and those requests are exactly the ones that moved the counters since then. So for each scrape
+//! interval
+//!
+//! ```text
+//! requests finished = round(Δtokens_predicted_total − gauge × Δtokens_predicted_seconds_total)
+//! ```
+//!
+//! clamped to [0, Δtokens] ([`requests_finished_between`]), summed over the window, and
+//! decode = (tokens − requests) / seconds. In the real captures three 64-token requests ran:
+//! 192 − 2.21236 × 85.429 = 3.0003 → 3 requests, decode 189 / 85.429 = 2.21236 tok/s.
+//!
+//! This holds while the agent is the only reader of the worker's `/metrics` (another reader
+//! resets the gauge in between; then requests are overcounted and decode comes out low). A
+//! failed read may have reset the gauge unseen, so it ends the open window
+//! ([`WindowTracker::interrupt`]); the next good reading starts a new one. llama-server prints
+//! values with six significant digits, so the count is exact (the error below half a token)
+//! while gauge × 10⁻⁵ × `tokens_predicted_seconds_total` stays under 0.5 (under 1,000 s of
+//! generation at 50 tok/s a stream); beyond that it is the nearest whole number to a quantized
+//! figure, unbiased up to the clamp at 0. A server without the gauge gets 0 requests: Σn / Σt.
 //!
 //! A counter that goes down, or a changed `Process-Start-Time-Unix` header, means the server
 //! restarted: the open window is dropped (its end is unknown) and the new reading becomes the
@@ -75,7 +101,11 @@ pub struct WindowRates {
     pub predicted_seconds: f64,
     /// prompt_tokens / prompt_seconds (0 when no prompt time passed).
     pub prefill_tok_s: f64,
-    /// predicted_tokens / predicted_seconds: one stream's decode speed.
+    /// Requests that finished in the window, from the `predicted_tokens_seconds` gauge (see the
+    /// module docs); 0 when the server does not export it.
+    pub requests_finished: u64,
+    /// (predicted_tokens − requests_finished) / predicted_seconds: one stream's decode speed as
+    /// llama-server computes it, the first token of each request costing no decode time.
     pub decode_tok_s: f64,
     /// predicted_tokens / wall seconds: the server's decode throughput.
     pub aggregate_decode_tok_s: f64,
@@ -161,13 +191,47 @@ fn token_delta(before: f64, after: f64) -> u64 {
     }
 }
 
-/// Computes the window from `start` to `end`. `busy_integral_ms` is ∫ busy dt over the window
-/// (request-milliseconds) and `power` the (sum, count) of power readings in it.
+/// Returns how many requests finished between two consecutive `/metrics` readings of one server
+/// lifetime: Δ`tokens_predicted_total` less the decode steps that `later`'s
+/// `predicted_tokens_seconds` gauge (steps per generation second since `earlier`'s call)
+/// accounts for over Δ`tokens_predicted_seconds_total`, rounded and clamped to [0, Δtokens].
+/// Returns 0 when `later` has no gauge.
+pub fn requests_finished_between(earlier: &LlamaCounters, later: &LlamaCounters) -> u64 {
+    let tokens = token_delta(earlier.tokens_predicted_total, later.tokens_predicted_total);
+    let Some(steps_per_second) = later
+        .predicted_tokens_seconds
+        .filter(|gauge| gauge.is_finite() && *gauge >= 0.0)
+    else {
+        return 0;
+    };
+    let seconds =
+        (later.tokens_predicted_seconds_total - earlier.tokens_predicted_seconds_total).max(0.0);
+    let requests = (tokens as f64 - steps_per_second * seconds).round();
+    if requests.is_finite() && requests > 0.0 {
+        (requests as u64).min(tokens)
+    } else {
+        0
+    }
+}
+
+/// What a window sums over its scrape intervals, beyond the deltas of its end readings.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct IntervalSums {
+    /// ∫ busy dt over the window, request-milliseconds.
+    pub busy_integral_ms: f64,
+    /// Sum of the power readings, watts.
+    pub power_sum_w: f64,
+    /// How many readings had a power figure.
+    pub power_count: u32,
+    /// Requests finished, summed over the intervals ([`requests_finished_between`]).
+    pub requests_finished: u64,
+}
+
+/// Computes the window from `start` to `end` with the per-interval `sums`.
 pub fn compute_window(
     start: &Reading,
     end: &Reading,
-    busy_integral_ms: f64,
-    power: (f64, u32),
+    sums: &IntervalSums,
 ) -> Result<WindowRates, RateError> {
     detect_restart(start, end)?;
     let wall_ms = end.at_unix_ms - start.at_unix_ms;
@@ -183,6 +247,7 @@ pub fn compute_window(
     let prompt_seconds = (b.prompt_seconds_total - a.prompt_seconds_total).max(0.0);
     let predicted_seconds =
         (b.tokens_predicted_seconds_total - a.tokens_predicted_seconds_total).max(0.0);
+    let requests_finished = sums.requests_finished.min(predicted_tokens);
     Ok(WindowRates {
         start_unix_ms: start.at_unix_ms,
         end_unix_ms: end.at_unix_ms,
@@ -192,9 +257,13 @@ pub fn compute_window(
         prompt_seconds,
         predicted_seconds,
         prefill_tok_s: ratio(prompt_tokens as f64, prompt_seconds),
-        decode_tok_s: ratio(predicted_tokens as f64, predicted_seconds),
+        requests_finished,
+        decode_tok_s: ratio(
+            (predicted_tokens - requests_finished) as f64,
+            predicted_seconds,
+        ),
         aggregate_decode_tok_s: ratio(predicted_tokens as f64, wall_seconds),
-        mean_concurrency: ratio(busy_integral_ms, wall_ms as f64),
+        mean_concurrency: ratio(sums.busy_integral_ms, wall_ms as f64),
         queue_depth: if b.requests_deferred.is_finite() {
             b.requests_deferred.max(0.0)
         } else {
@@ -204,14 +273,15 @@ pub fn compute_window(
             cached_prompt_tokens as f64,
             (cached_prompt_tokens + prompt_tokens) as f64,
         ),
-        power_w: (power.1 > 0).then(|| power.0 / f64::from(power.1)),
+        power_w: (sums.power_count > 0).then(|| sums.power_sum_w / f64::from(sums.power_count)),
     })
 }
 
 /// What feeding a reading to a [`WindowTracker`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WindowEvent {
-    /// First reading (or first after a restart): it became the baseline.
+    /// First reading (or first after a failed read, see [`WindowTracker::interrupt`]): it
+    /// became the baseline.
     Baseline,
     /// The window is still collecting tokens.
     Collecting,
@@ -229,9 +299,8 @@ pub struct WindowTracker {
     policy: WindowPolicy,
     start: Option<Reading>,
     last: Option<Reading>,
-    busy_integral_ms: f64,
-    power_sum_w: f64,
-    power_count: u32,
+    sums: IntervalSums,
+    interrupted: bool,
 }
 
 impl WindowTracker {
@@ -241,9 +310,8 @@ impl WindowTracker {
             policy,
             start: None,
             last: None,
-            busy_integral_ms: 0.0,
-            power_sum_w: 0.0,
-            power_count: 0,
+            sums: IntervalSums::default(),
+            interrupted: false,
         }
     }
 
@@ -252,13 +320,20 @@ impl WindowTracker {
         *self = Self::new(self.policy);
     }
 
+    /// Drops the open window after a failed read of the worker: a `/metrics` call that failed
+    /// may still have reset the server's gauge, so the requests of the interval cannot be
+    /// counted. The next reading starts a new window (or reports a restart); the last good one
+    /// stays the reference for restart detection.
+    pub fn interrupt(&mut self) {
+        self.interrupted = true;
+    }
+
     fn begin(&mut self, reading: Reading) {
-        self.busy_integral_ms = 0.0;
-        self.power_sum_w = 0.0;
-        self.power_count = 0;
+        self.sums = IntervalSums::default();
+        self.interrupted = false;
         if let Some(power) = reading.power_w {
-            self.power_sum_w = power;
-            self.power_count = 1;
+            self.sums.power_sum_w = power;
+            self.sums.power_count = 1;
         }
         self.start = Some(reading.clone());
         self.last = Some(reading);
@@ -278,13 +353,18 @@ impl WindowTracker {
             self.begin(reading);
             return WindowEvent::Restarted(error);
         }
+        if self.interrupted {
+            self.begin(reading);
+            return WindowEvent::Baseline;
+        }
         // Trapezoid rule over the interval since the previous reading.
         let step_ms = (reading.at_unix_ms - last.at_unix_ms) as f64;
-        self.busy_integral_ms += step_ms * (last.busy + reading.busy) / 2.0;
+        self.sums.busy_integral_ms += step_ms * (last.busy + reading.busy) / 2.0;
         if let Some(power) = reading.power_w {
-            self.power_sum_w += power;
-            self.power_count += 1;
+            self.sums.power_sum_w += power;
+            self.sums.power_count += 1;
         }
+        self.sums.requests_finished += requests_finished_between(&last.counters, &reading.counters);
         let age_ms = reading.at_unix_ms - start.at_unix_ms;
         let predicted = token_delta(
             start.counters.tokens_predicted_total,
@@ -304,12 +384,7 @@ impl WindowTracker {
             self.begin(reading);
             return WindowEvent::IdleDropped;
         }
-        let window = compute_window(
-            &start,
-            &reading,
-            self.busy_integral_ms,
-            (self.power_sum_w, self.power_count),
-        );
+        let window = compute_window(&start, &reading, &self.sums);
         self.begin(reading);
         match window {
             Ok(window) => WindowEvent::Window(window),
@@ -359,18 +434,28 @@ mod tests {
             1_030_000,
             capture(include_str!("../tests/fixtures/metrics-after.txt")),
         );
-        let window = compute_window(&idle, &after, 3.0 * 29_765.0, (0.0, 0)).unwrap();
+        // 192 − 2.21236 × 85.429 = 3.0003: three requests finished.
+        let requests_finished = requests_finished_between(&idle.counters, &after.counters);
+        assert_eq!(requests_finished, 3);
+        let sums = IntervalSums {
+            busy_integral_ms: 3.0 * 29_765.0,
+            requests_finished,
+            ..IntervalSums::default()
+        };
+        let window = compute_window(&idle, &after, &sums).unwrap();
         assert_eq!(window.prompt_tokens, 30);
         assert_eq!(window.predicted_tokens, 192);
+        assert_eq!(window.requests_finished, 3);
         // 30 / 1.54104 = 19.4674 tok/s; the server's own gauge read 19.4673 in that capture.
         assert!(
             (window.prefill_tok_s - 19.4674).abs() < 1e-3,
             "{}",
             window.prefill_tok_s
         );
-        // 192 / 85.429 = 2.24748 tok/s per stream (each request decoded at about 2.2 tok/s).
+        // (192 − 3) / 85.429 = 2.21236 tok/s per stream, the server's gauge in that capture (the
+        // first token of each request costs no decode time; 192 / 85.429 would say 2.24748).
         assert!(
-            (window.decode_tok_s - 2.24748).abs() < 1e-4,
+            (window.decode_tok_s - 2.21236).abs() < 1e-5,
             "{}",
             window.decode_tok_s
         );
@@ -390,8 +475,16 @@ mod tests {
         let mut after = counters(130.0, 1.5, 10.0, 1.0);
         after.prompt_tokens_cached_total = 140.0;
         after.requests_deferred = 3.0;
-        let window =
-            compute_window(&reading(0, before), &reading(2_000, after), 0.0, (700.0, 2)).unwrap();
+        let window = compute_window(
+            &reading(0, before),
+            &reading(2_000, after),
+            &IntervalSums {
+                power_sum_w: 700.0,
+                power_count: 2,
+                ..IntervalSums::default()
+            },
+        )
+        .unwrap();
         // 90 cached of 90 + 30 prompt tokens.
         assert_eq!(window.cache_hit_rate, 0.75);
         assert_eq!(window.prefill_tok_s, 60.0);
@@ -445,7 +538,7 @@ mod tests {
         let mut after = reading(1_000, counters(900.0, 9.0, 900.0, 9.0));
         after.restart_marker = Some("99".into());
         assert!(matches!(
-            compute_window(&before, &after, 0.0, (0.0, 0)),
+            compute_window(&before, &after, &IntervalSums::default()),
             Err(RateError::MarkerChanged { .. })
         ));
     }
@@ -505,14 +598,110 @@ mod tests {
     fn nan_counters_never_make_a_rate() {
         let before = reading(0, counters(0.0, 0.0, 0.0, 0.0));
         let after = reading(1_000, counters(f64::NAN, f64::NAN, f64::NAN, f64::NAN));
-        assert!(compute_window(&before, &after, 0.0, (0.0, 0)).is_err());
+        assert!(compute_window(&before, &after, &IntervalSums::default()).is_err());
         let window = compute_window(
             &before,
             &reading(1_000, counters(5.0, 0.0, 0.0, 0.0)),
-            0.0,
-            (0.0, 0),
+            &IntervalSums::default(),
         )
         .unwrap();
         assert_eq!(window.prefill_tok_s, 0.0);
+    }
+
+    /// Counters after `requests` more requests of `tokens` generated tokens at `steps_per_s`
+    /// decode steps a second, with the gauge as llama-server reports it at the next call.
+    fn finish(
+        before: &LlamaCounters,
+        requests: u32,
+        tokens: u32,
+        steps_per_s: f64,
+    ) -> LlamaCounters {
+        let seconds = f64::from(requests * (tokens - 1)) / steps_per_s;
+        let mut after = counters(
+            before.prompt_tokens_total + f64::from(requests * 10),
+            before.prompt_seconds_total + 0.1,
+            before.tokens_predicted_total + f64::from(requests * tokens),
+            before.tokens_predicted_seconds_total + seconds,
+        );
+        after.predicted_tokens_seconds = Some(if requests == 0 { 0.0 } else { steps_per_s });
+        after
+    }
+
+    fn tracker_of(min_predicted_tokens: u64) -> WindowTracker {
+        WindowTracker::new(WindowPolicy {
+            min_predicted_tokens,
+            max_window_ms: 60_000,
+        })
+    }
+
+    #[test]
+    fn requests_are_counted_interval_by_interval_and_summed_over_the_window() {
+        let mut tracker = tracker_of(200);
+        let c0 = counters(0.0, 0.0, 0.0, 0.0);
+        // Two 48-token requests at 20 steps/s, then none, then three 8-token ones at 10 steps/s.
+        let c1 = finish(&c0, 2, 48, 20.0);
+        let c2 = finish(&c1, 0, 48, 20.0);
+        let c3 = finish(&c2, 3, 8, 10.0);
+        // Each interval's count comes from the gauge read at its end, which covers exactly it.
+        assert_eq!(requests_finished_between(&c0, &c1), 2);
+        assert_eq!(requests_finished_between(&c1, &c2), 0);
+        assert_eq!(requests_finished_between(&c2, &c3), 3);
+        let c4 = finish(&c3, 2, 48, 20.0);
+        assert_eq!(tracker.push(reading(0, c0)), WindowEvent::Baseline);
+        assert_eq!(tracker.push(reading(1_000, c1)), WindowEvent::Collecting);
+        assert_eq!(tracker.push(reading(2_000, c2)), WindowEvent::Collecting);
+        assert_eq!(tracker.push(reading(3_000, c3)), WindowEvent::Collecting);
+        let WindowEvent::Window(window) = tracker.push(reading(4_000, c4)) else {
+            panic!("expected a window")
+        };
+        // 96 + 24 + 96 tokens from 7 requests: 209 decode steps in 4.7 + 2.1 + 4.7 s.
+        assert_eq!(window.predicted_tokens, 216);
+        assert_eq!(window.requests_finished, 7);
+        assert!((window.predicted_seconds - 11.5).abs() < 1e-9);
+        assert!((window.decode_tok_s - 209.0 / 11.5).abs() < 1e-9);
+        assert_eq!(window.aggregate_decode_tok_s, 54.0);
+    }
+
+    #[test]
+    fn request_counts_stay_within_the_tokens_whatever_the_gauge() {
+        let c0 = counters(0.0, 0.0, 100.0, 10.0);
+        let mut c1 = finish(&c0, 2, 48, 20.0);
+        // Another reader reset the gauge after these requests finished: at most every token
+        // is a request, never more.
+        c1.predicted_tokens_seconds = Some(0.0);
+        assert_eq!(requests_finished_between(&c0, &c1), 96);
+        // A gauge above the counters' own rate: never a negative count.
+        c1.predicted_tokens_seconds = Some(1_000.0);
+        assert_eq!(requests_finished_between(&c0, &c1), 0);
+        // No gauge (or not a number): no request counted, decode is Σn / Σt as before.
+        c1.predicted_tokens_seconds = None;
+        assert_eq!(requests_finished_between(&c0, &c1), 0);
+        c1.predicted_tokens_seconds = Some(f64::NAN);
+        assert_eq!(requests_finished_between(&c0, &c1), 0);
+    }
+
+    #[test]
+    fn a_failed_read_ends_the_open_window_and_the_next_reading_is_a_baseline() {
+        let mut tracker = tracker_of(64);
+        let c0 = counters(0.0, 0.0, 0.0, 0.0);
+        let c1 = finish(&c0, 1, 32, 20.0);
+        let c2 = finish(&c1, 2, 48, 20.0);
+        let c3 = finish(&c2, 2, 48, 20.0);
+        assert_eq!(tracker.push(reading(0, c0)), WindowEvent::Baseline);
+        assert_eq!(tracker.push(reading(1_000, c1)), WindowEvent::Collecting);
+        tracker.interrupt();
+        assert_eq!(tracker.push(reading(3_000, c2)), WindowEvent::Baseline);
+        let WindowEvent::Window(window) = tracker.push(reading(4_000, c3)) else {
+            panic!("expected a window")
+        };
+        // Only what finished after the new baseline: the 32 tokens before the failure are gone.
+        assert_eq!((window.start_unix_ms, window.predicted_tokens), (3_000, 96));
+        assert_eq!(window.requests_finished, 2);
+        // A restart is still reported as one after a failed read.
+        tracker.interrupt();
+        assert!(matches!(
+            tracker.push(reading(6_000, finish(&c0, 1, 8, 20.0))),
+            WindowEvent::Restarted(RateError::CounterReset { .. })
+        ));
     }
 }

@@ -184,7 +184,7 @@ pub async fn run_reporter(
                 attempt,
                 retry_in_ms = delay.as_millis() as u64,
                 pending = lock(&context.spool).depth(),
-                %error,
+                error = %crate::error_chain(&error),
                 "planner session ended"
             ),
         }
@@ -332,17 +332,13 @@ mod tests {
         assert!(backoff.next_delay() <= Duration::from_millis(100));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn reporter_backs_off_while_the_planner_is_unreachable() {
-        let dir = tempfile::tempdir().unwrap();
-        let spool = Arc::new(Mutex::new(Spool::open(dir.path(), "n").unwrap()));
-        let context = ReporterContext {
-            // Port 9 on loopback: nothing listens, connects are refused at once.
-            planner: "http://127.0.0.1:9".into(),
+    fn context(planner: &str, spool_dir: &std::path::Path) -> ReporterContext {
+        ReporterContext {
+            planner: planner.into(),
             node_id: "n".into(),
             sku: "s".into(),
             labels: HashMap::new(),
-            spool,
+            spool: Arc::new(Mutex::new(Spool::open(spool_dir, "n").unwrap())),
             appended: Arc::new(Notify::new()),
             metrics: AgentMetrics::new(),
             backoff_initial: Duration::from_secs(1),
@@ -350,7 +346,14 @@ mod tests {
             batch_size: 8,
             token: None,
             tls_ca: None,
-        };
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reporter_backs_off_while_the_planner_is_unreachable() {
+        let dir = tempfile::tempdir().unwrap();
+        // Port 9 on loopback: nothing listens, connects are refused at once.
+        let context = context("http://127.0.0.1:9", dir.path());
         let (registered, registered_rx) = watch::channel(false);
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(run_reporter(context, registered, stop_rx));
@@ -358,5 +361,26 @@ mod tests {
         assert!(!*registered_rx.borrow());
         stop.send_replace(true);
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_reported_with_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let planner = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let (registered, _) = watch::channel(false);
+        let error = session(&context(&planner, dir.path()), &registered, &mut false)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ReportError::Connect(_)), "{error:?}");
+        // Not just "cannot connect to planner: transport error".
+        let line = crate::error_chain(&error);
+        assert!(
+            line.starts_with("cannot connect to planner: transport error: "),
+            "{line}"
+        );
+        assert!(line.to_lowercase().contains("connection refused"), "{line}");
+        assert_eq!(line.matches("transport error").count(), 1, "{line}");
     }
 }

@@ -395,8 +395,9 @@ fn parse_prom_float(text: &str) -> Option<f64> {
 
 /// The llama-server counters and gauges the rates use, from one `/metrics` body.
 ///
-/// Counters are cumulative since the server started; the `*_tokens_seconds` gauges are not read
-/// because every `/metrics` call resets their window.
+/// Counters are cumulative since the server started. Of the `*_tokens_seconds` gauges only
+/// `predicted_tokens_seconds` is read, for what no counter says: how many requests finished (see
+/// [`crate::rates`]); every `/metrics` call resets the window the gauges average over.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LlamaCounters {
     /// `llamacpp:prompt_tokens_total`: prompt tokens evaluated, excluding cached ones.
@@ -410,6 +411,10 @@ pub struct LlamaCounters {
     pub tokens_predicted_total: f64,
     /// `llamacpp:tokens_predicted_seconds_total`: generation time summed over slots.
     pub tokens_predicted_seconds_total: f64,
+    /// `llamacpp:predicted_tokens_seconds` gauge: decode steps (generated tokens less one per
+    /// request, the first token coming from the prompt pass) over generation seconds, for the
+    /// requests that finished since the previous `/metrics` call; `None` when not exported.
+    pub predicted_tokens_seconds: Option<f64>,
     /// `llamacpp:requests_processing` gauge.
     pub requests_processing: f64,
     /// `llamacpp:requests_deferred` gauge (requests waiting for a slot).
@@ -433,6 +438,7 @@ impl LlamaCounters {
             prompt_seconds_total: require("llamacpp:prompt_seconds_total")?,
             tokens_predicted_total: require("llamacpp:tokens_predicted_total")?,
             tokens_predicted_seconds_total: require("llamacpp:tokens_predicted_seconds_total")?,
+            predicted_tokens_seconds: find("llamacpp:predicted_tokens_seconds"),
             requests_processing: find("llamacpp:requests_processing").unwrap_or(0.0),
             requests_deferred: find("llamacpp:requests_deferred").unwrap_or(0.0),
         })
@@ -713,6 +719,7 @@ mod tests {
         assert_eq!(counters.tokens_predicted_total, 192.0);
         assert_eq!(counters.tokens_predicted_seconds_total, 85.429);
         assert_eq!(counters.requests_deferred, 0.0);
+        assert_eq!(counters.predicted_tokens_seconds, Some(2.21236));
         let idle =
             LlamaCounters::from_samples(&parse_prometheus_text(METRICS_IDLE).unwrap()).unwrap();
         assert_eq!(idle.tokens_predicted_total, 0.0);

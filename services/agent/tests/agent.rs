@@ -7,66 +7,35 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{FakeLlama, FakePlanner, Mode, PlannerStore, counters_of, wait_until};
-use fleet_agent::metrics::AgentMetrics;
+use common::{FakeLlama, FakePlanner, Mode, PlannerStore, RunningAgent, counters_of, wait_until};
+use fleet_agent::AgentConfig;
 use fleet_agent::rates::WindowPolicy;
 use fleet_agent::scrape::HttpClient;
 use fleet_agent::spool::Spool;
-use fleet_agent::{AgentConfig, AgentError};
 use fleet_proto::v1::{Observation, ObservationKind};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const NODE: &str = "gpu-node-1";
 const SKU: &str = "rtx-5090";
 const LIMIT: Duration = Duration::from_secs(600);
 
-struct RunningAgent {
-    task: JoinHandle<Result<(), AgentError>>,
-    stop: oneshot::Sender<()>,
-    metrics: AgentMetrics,
+/// The configuration of most tests: 1 s scrapes, windows of 64 tokens (one captured request).
+fn agent_config(planner: &str, workers: Vec<String>, spool_dir: &Path) -> AgentConfig {
+    let mut config = AgentConfig::new(planner, NODE, SKU, workers, spool_dir.to_owned());
+    config.interval = Duration::from_secs(1);
+    config.window = WindowPolicy {
+        min_predicted_tokens: 64,
+        max_window_ms: 60_000,
+    };
+    config.scrape_timeout = Duration::from_secs(2);
+    config.backoff_initial = Duration::from_millis(200);
+    config.backoff_max = Duration::from_secs(2);
+    config.batch_size = 4;
+    config
 }
 
-impl RunningAgent {
-    async fn start(planner: &str, workers: Vec<String>, spool_dir: &Path) -> Self {
-        let mut config = AgentConfig::new(planner, NODE, SKU, workers, spool_dir.to_owned());
-        config.interval = Duration::from_secs(1);
-        // One captured request (64 tokens) per scrape is enough for a window.
-        config.window = WindowPolicy {
-            min_predicted_tokens: 64,
-            max_window_ms: 60_000,
-        };
-        config.scrape_timeout = Duration::from_secs(2);
-        config.backoff_initial = Duration::from_millis(200);
-        config.backoff_max = Duration::from_secs(2);
-        config.batch_size = 4;
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let metrics = AgentMetrics::new();
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(fleet_agent::run_with_listener(
-            config,
-            listener,
-            metrics.clone(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Self {
-            task,
-            stop,
-            metrics,
-        }
-    }
-
-    fn spooled(&self) -> u64 {
-        self.metrics.observations_spooled.get()
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-    }
+async fn start_agent(planner: &str, workers: Vec<String>, spool_dir: &Path) -> RunningAgent {
+    RunningAgent::start(agent_config(planner, workers, spool_dir)).await
 }
 
 /// Checks what every passive observation of the fake worker must say: the identity from
@@ -86,9 +55,10 @@ fn assert_captured_request_window(observation: &Observation, worker_url: &str) {
         "{observation:?}"
     );
     assert_eq!(observation.prompt_tokens, 10 * windows);
-    // 64 / 28.338327 s and 10 / 1.426905 s, whatever the window length.
+    // (64 − 1) / 28.338327 s, the captured response's own predicted_per_second (2.2231376),
+    // and 10 / 1.426905 s, whatever the window length.
     assert!(
-        (observation.decode_tok_s - 2.258425).abs() < 1e-5,
+        (observation.decode_tok_s - 2.223138).abs() < 1e-5,
         "{}",
         observation.decode_tok_s
     );
@@ -123,7 +93,13 @@ async fn fake_worker_serves_the_captures_byte_for_byte() {
         common::METRICS_IDLE
     );
     let worker = FakeLlama::start().await;
-    worker.state.lock().unwrap().counters = counters_of(common::METRICS_AFTER);
+    {
+        // The three requests of the capture: the fake's gauge, (192 − 3) / 85.429 at six
+        // significant digits, is the captured 2.21236.
+        let mut counters = counters_of(common::METRICS_AFTER);
+        counters.insert(common::REQUESTS_FINISHED.to_owned(), 3.0);
+        worker.state.lock().unwrap().counters = counters;
+    }
     let client = HttpClient::new(Duration::from_secs(5));
     for (path, capture) in [
         ("/health", common::HEALTH),
@@ -142,7 +118,7 @@ async fn reports_windows_with_the_captured_rates() {
     let planner = FakePlanner::start(PlannerStore::default()).await;
     let worker = FakeLlama::start().await;
     worker.one_request_per_scrape();
-    let agent = RunningAgent::start(&planner.url(), vec![worker.url.clone()], spool.path()).await;
+    let agent = start_agent(&planner.url(), vec![worker.url.clone()], spool.path()).await;
     assert!(wait_until(LIMIT, || planner.store.len() >= 5).await);
     agent.stop().await;
     let observations = planner.store.all();
@@ -183,7 +159,7 @@ async fn a_restarted_worker_starts_a_new_baseline() {
             common::one_request(counters);
         }));
     }
-    let agent = RunningAgent::start(&planner.url(), vec![worker.url.clone()], spool.path()).await;
+    let agent = start_agent(&planner.url(), vec![worker.url.clone()], spool.path()).await;
     assert!(wait_until(LIMIT, || worker.metrics_calls() >= 14).await);
     assert!(wait_until(LIMIT, || agent.metrics.spool_depth.get() == 0).await);
     let rendered = agent.metrics.render();
@@ -214,7 +190,7 @@ async fn a_changed_process_start_header_is_a_restart() {
     let worker = FakeLlama::start().await;
     let state = std::sync::Arc::clone(&worker.state);
     worker.one_request_per_scrape();
-    let agent = RunningAgent::start(&planner.url(), vec![worker.url.clone()], spool.path()).await;
+    let agent = start_agent(&planner.url(), vec![worker.url.clone()], spool.path()).await;
     assert!(wait_until(LIMIT, || planner.store.len() >= 2).await);
     // Restart without a visible drop: counters already past their old values.
     {
@@ -251,7 +227,7 @@ async fn malformed_metrics_and_a_dead_worker_are_logged_and_the_agent_carries_on
     malformed.state.lock().unwrap().mode = Mode::MalformedMetrics;
     let dead = common::dead_worker_url().await;
     let workers = vec![healthy.url.clone(), malformed.url.clone(), dead.clone()];
-    let agent = RunningAgent::start(&planner.url(), workers, spool.path()).await;
+    let agent = start_agent(&planner.url(), workers, spool.path()).await;
     assert!(wait_until(LIMIT, || planner.store.len() >= 4).await);
     assert!(agent.metrics.scrape_failures(&malformed.url) >= 3);
     assert!(agent.metrics.scrape_failures(&dead) >= 3);
@@ -283,7 +259,7 @@ async fn a_planner_outage_loses_nothing_and_doubles_nothing() {
     let planner = FakePlanner::start(PlannerStore::default()).await;
     let worker = FakeLlama::start().await;
     worker.one_request_per_scrape();
-    let agent = RunningAgent::start(&planner.url(), vec![worker.url.clone()], spool.path()).await;
+    let agent = start_agent(&planner.url(), vec![worker.url.clone()], spool.path()).await;
     assert!(wait_until(LIMIT, || planner.store.len() >= 3).await);
 
     let (addr, store) = planner.stop().await;
@@ -330,7 +306,7 @@ async fn an_agent_restart_keeps_the_spool_and_continues_the_seq() {
     let planner = FakePlanner::start(PlannerStore::default()).await;
     let worker = FakeLlama::start().await;
     worker.one_request_per_scrape();
-    let agent = RunningAgent::start(&planner.url(), vec![worker.url.clone()], spool.path()).await;
+    let agent = start_agent(&planner.url(), vec![worker.url.clone()], spool.path()).await;
     assert!(wait_until(LIMIT, || planner.store.len() >= 3).await);
     let (addr, store) = planner.stop().await;
     let acked_before = store.len() as u64;
@@ -354,7 +330,7 @@ async fn an_agent_restart_keeps_the_spool_and_continues_the_seq() {
         .insert((NODE.to_owned(), first_pending.seq), first_pending.clone());
 
     let planner = FakePlanner::start_at(addr, store).await;
-    let agent = RunningAgent::start(&planner.url(), vec![worker.url.clone()], spool.path()).await;
+    let agent = start_agent(&planner.url(), vec![worker.url.clone()], spool.path()).await;
     assert!(wait_until(LIMIT, || planner.store.len() as u64 >= next_seq - 1 + 3).await);
     assert!(wait_until(LIMIT, || agent.metrics.spool_depth.get() == 0).await);
     agent.stop().await;
@@ -393,36 +369,15 @@ async fn the_agent_metrics_endpoint_serves_prometheus_text() {
     let planner = FakePlanner::start(PlannerStore::default()).await;
     let worker = FakeLlama::start().await;
     worker.one_request_per_scrape();
-    let mut config = AgentConfig::new(
-        planner.url(),
-        NODE,
-        SKU,
-        vec![worker.url.clone()],
-        spool.path().to_owned(),
-    );
-    config.interval = Duration::from_secs(1);
-    config.window.min_predicted_tokens = 64;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
-    let metrics = AgentMetrics::new();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(fleet_agent::run_with_listener(
-        config,
-        listener,
-        metrics.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    assert!(wait_until(LIMIT, || metrics.last_ack_seq.get() >= 2).await);
+    let agent = start_agent(&planner.url(), vec![worker.url.clone()], spool.path()).await;
+    assert!(wait_until(LIMIT, || agent.metrics.last_ack_seq.get() >= 2).await);
     let body = HttpClient::new(Duration::from_secs(5))
-        .get(&metrics_url)
+        .get(&agent.metrics_url)
         .await
         .unwrap()
         .body;
     let text = String::from_utf8(body.to_vec()).unwrap();
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    agent.stop().await;
     let samples = fleet_agent::scrape::parse_prometheus_text(&text).unwrap();
     let value = |name: &str| samples.iter().find(|s| s.name == name).map(|s| s.value);
     assert!(value("fleet_agent_scrapes_total").unwrap() >= 3.0);
@@ -430,10 +385,93 @@ async fn the_agent_metrics_endpoint_serves_prometheus_text() {
     assert!(value("fleet_agent_last_ack_seq").unwrap() >= 2.0);
     assert!(value("fleet_agent_last_ack_time_seconds").unwrap() > 1.7e9);
     assert!(value("fleet_agent_spool_depth").is_some());
-    assert!(
-        value("fleet_agent_scrape_failures_total").is_none(),
-        "no failure yet, no series"
+    assert_eq!(value("fleet_agent_scrape_failures_total"), Some(0.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failure_counters_read_zero_from_the_start() {
+    let spool = tempfile::tempdir().unwrap();
+    let worker = FakeLlama::start().await;
+    let dead = common::dead_worker_url().await;
+    // No planner yet: a fresh spool waits for it before scraping anything.
+    let planner_addr = common::dead_worker_url().await;
+    let config = agent_config(
+        &planner_addr,
+        vec![worker.url.clone(), dead.clone()],
+        spool.path(),
     );
+    let agent = RunningAgent::start(config).await;
+    let client = HttpClient::new(Duration::from_secs(5));
+    // Right after start (the endpoint task may need a few tries to be polled).
+    let body = loop {
+        if let Ok(response) = client.get(&agent.metrics_url).await {
+            break String::from_utf8(response.body.to_vec()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let samples = fleet_agent::scrape::parse_prometheus_text(&body).unwrap();
+    let value = |name: &str, worker: &str| {
+        samples
+            .iter()
+            .find(|s| s.name == name && s.labels == [("worker".to_owned(), worker.to_owned())])
+            .map(|s| s.value)
+    };
+    for url in [&worker.url, &dead] {
+        for name in [
+            "fleet_agent_scrapes_total",
+            "fleet_agent_scrape_failures_total",
+            "fleet_agent_counter_resets_total",
+        ] {
+            assert_eq!(value(name, url), Some(0.0), "{name} {url}: {body}");
+        }
+    }
+    assert_eq!(
+        worker.metrics_calls(),
+        0,
+        "nothing scraped before the planner answered"
+    );
+    // The counters count once the planner is there.
+    let planner = FakePlanner::start_at(
+        planner_addr.trim_start_matches("http://").parse().unwrap(),
+        PlannerStore::default(),
+    )
+    .await;
+    assert!(wait_until(LIMIT, || agent.metrics.scrape_failures(&dead) >= 2).await);
+    assert_eq!(agent.metrics.scrape_failures(&worker.url), 0);
+    assert!(agent.metrics.scrapes(&worker.url) >= 2);
+    agent.stop().await;
+    drop(planner);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slots_is_read_only_while_requests_are_processing() {
+    let spool = tempfile::tempdir().unwrap();
+    let planner = FakePlanner::start(PlannerStore::default()).await;
+    let worker = FakeLlama::start().await;
+    let agent = start_agent(&planner.url(), vec![worker.url.clone()], spool.path()).await;
+    // Idle (requests_processing 0, as a sleeping server also reports): /slots, which would reset
+    // llama-server's --sleep-idle-seconds timer and wake it, is never asked.
+    assert!(wait_until(LIMIT, || worker.metrics_calls() >= 5).await);
+    assert_eq!(worker.slots_calls(), 0);
+    let set_processing = |requests: f64| {
+        let mut state = worker.state.lock().unwrap();
+        state
+            .counters
+            .insert("requests_processing".to_owned(), requests);
+    };
+    // Busy: /slots gives the busy slots of each reading.
+    set_processing(2.0);
+    let calls = worker.metrics_calls();
+    assert!(wait_until(LIMIT, || worker.metrics_calls() >= calls + 3).await);
+    assert!(worker.slots_calls() >= 2, "{}", worker.slots_calls());
+    // Idle again: no more /slots.
+    set_processing(0.0);
+    let calls = worker.metrics_calls();
+    assert!(wait_until(LIMIT, || worker.metrics_calls() > calls).await);
+    let slots_calls = worker.slots_calls();
+    assert!(wait_until(LIMIT, || worker.metrics_calls() >= calls + 5).await);
+    assert_eq!(worker.slots_calls(), slots_calls);
+    agent.stop().await;
 }
 
 /// Real time: the power command is a child process, which paused time cannot wait for.
@@ -443,27 +481,12 @@ async fn node_power_is_sampled_and_averaged_into_observations() {
     let planner = FakePlanner::start(PlannerStore::default()).await;
     let worker = FakeLlama::start().await;
     worker.one_request_per_scrape();
-    let mut config = AgentConfig::new(
-        planner.url(),
-        NODE,
-        SKU,
-        vec![worker.url.clone()],
-        spool.path().to_owned(),
-    );
+    let mut config = agent_config(&planner.url(), vec![worker.url.clone()], spool.path());
     config.interval = Duration::from_millis(200);
     config.window.min_predicted_tokens = 128;
     // Two GPUs: 180 W + 70 W.
     config.power_command = Some("printf '180\\n70\\n'".into());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(fleet_agent::run_with_listener(
-        config,
-        listener,
-        AgentMetrics::new(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let agent = RunningAgent::start(config).await;
     assert!(
         wait_until(Duration::from_secs(30), || planner
             .store
@@ -474,8 +497,7 @@ async fn node_power_is_sampled_and_averaged_into_observations() {
             >= 2)
         .await
     );
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    agent.stop().await;
     let with_power: Vec<_> = planner
         .store
         .all()

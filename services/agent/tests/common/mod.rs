@@ -1,7 +1,11 @@
 //! Test doubles: a fake llama-server that serves the real captures in `tests/fixtures/` byte for
-//! byte (only counter values are substituted), and an in-memory fake TelemetryService.
+//! byte (only counter values are substituted), an in-memory fake TelemetryService, the agent
+//! in-process ([`RunningAgent`]) and the real planner as if it were another process
+//! ([`planner::PlannerProcess`]).
 
 #![allow(dead_code, missing_docs)]
+
+pub mod planner;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,13 +18,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use fleet_agent::metrics::AgentMetrics;
+use fleet_agent::{AgentConfig, AgentError};
 use fleet_proto::v1::telemetry_service_server::{TelemetryService, TelemetryServiceServer};
 use fleet_proto::v1::{
     Observation, RegisterNodeRequest, RegisterNodeResponse, ReportObservationsRequest,
     ReportObservationsResponse,
 };
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Status, Streaming};
@@ -63,13 +69,53 @@ pub fn render_metrics(counters: &Counters) -> String {
     out
 }
 
+/// The fake's count of finished requests, kept among its counters but never rendered
+/// (llama-server exports none): the `predicted_tokens_seconds` gauge is derived from it.
+pub const REQUESTS_FINISHED: &str = "fake:requests_finished_total";
+
+/// Adds `value` to the counter `name` (created at 0).
+pub fn add(counters: &mut Counters, name: &str, value: f64) {
+    *counters.entry(name.to_owned()).or_default() += value;
+}
+
 /// One captured request's worth of counter increments: 10 prompt tokens in 1.426905 s, 64
 /// generated tokens in 28.338327 s (from completion-response.json's timings).
 pub fn one_request(counters: &mut Counters) {
-    *counters.get_mut("prompt_tokens_total").unwrap() += 10.0;
-    *counters.get_mut("prompt_seconds_total").unwrap() += 1.426905;
-    *counters.get_mut("tokens_predicted_total").unwrap() += 64.0;
-    *counters.get_mut("tokens_predicted_seconds_total").unwrap() += 28.338327;
+    add(counters, "prompt_tokens_total", 10.0);
+    add(counters, "prompt_seconds_total", 1.426905);
+    add(counters, "tokens_predicted_total", 64.0);
+    add(counters, "tokens_predicted_seconds_total", 28.338327);
+    add(counters, REQUESTS_FINISHED, 1.0);
+}
+
+/// Returns `value` with six significant digits, as llama-server prints it (C++ stream default).
+pub fn six_significant_digits(value: f64) -> f64 {
+    format!("{value:.5e}").parse().unwrap()
+}
+
+/// Sets the `predicted_tokens_seconds` gauge as llama-server does at a `/metrics` call: decode
+/// steps (generated tokens less one per request) over generation seconds of the requests that
+/// finished since the previous call (`previous`; all of them after a restart).
+fn set_predicted_gauge(counters: &mut Counters, previous: &Counters) {
+    let value = |counters: &Counters, name: &str| counters.get(name).copied().unwrap_or(0.0);
+    let restarted = value(counters, "tokens_predicted_total")
+        < value(previous, "tokens_predicted_total")
+        || value(counters, REQUESTS_FINISHED) < value(previous, REQUESTS_FINISHED);
+    let since = |name: &str| {
+        value(counters, name)
+            - if restarted {
+                0.0
+            } else {
+                value(previous, name)
+            }
+    };
+    let steps = since("tokens_predicted_total") - since(REQUESTS_FINISHED);
+    let seconds = since("tokens_predicted_seconds_total");
+    let gauge = if seconds > 0.0 { steps / seconds } else { 0.0 };
+    counters.insert(
+        "predicted_tokens_seconds".to_owned(),
+        six_significant_digits(gauge),
+    );
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +128,10 @@ type MetricsHook = Box<dyn FnMut(u64, &mut Counters) + Send>;
 
 pub struct FakeLlamaState {
     pub counters: Counters,
+    /// The counters at the previous `/metrics` call, for the gauge.
+    pub counters_at_previous_call: Counters,
+    /// `/slots` requests served.
+    pub slots_calls: u64,
     pub process_start: String,
     pub mode: Mode,
     pub metrics_calls: u64,
@@ -129,6 +179,9 @@ async fn metrics(State(app): State<App>) -> Response {
         hook(call, &mut state.counters);
         state.on_metrics = Some(hook);
     }
+    let previous = std::mem::take(&mut state.counters_at_previous_call);
+    set_predicted_gauge(&mut state.counters, &previous);
+    state.counters_at_previous_call = state.counters.clone();
     if state.mode == Mode::MalformedMetrics {
         return "llamacpp:prompt_tokens_total 1\nthis is not prometheus\n".into_response();
     }
@@ -142,6 +195,11 @@ async fn metrics(State(app): State<App>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     (headers, render_metrics(&state.counters)).into_response()
+}
+
+async fn slots(State(app): State<App>) -> Response {
+    app.state.lock().unwrap().slots_calls += 1;
+    json(SLOTS)
 }
 
 async fn completion(State(app): State<App>) -> Response {
@@ -159,6 +217,8 @@ impl FakeLlama {
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(FakeLlamaState {
             counters: counters_of(METRICS_IDLE),
+            counters_at_previous_call: counters_of(METRICS_IDLE),
+            slots_calls: 0,
             process_start: "5123456".into(),
             mode: Mode::Healthy,
             metrics_calls: 0,
@@ -173,7 +233,7 @@ impl FakeLlama {
         let router = Router::new()
             .route("/health", get(|| async { json(HEALTH) }))
             .route("/props", get(|| async { json(PROPS) }))
-            .route("/slots", get(|| async { json(SLOTS) }))
+            .route("/slots", get(slots))
             .route("/metrics", get(metrics))
             .route("/completion", post(completion))
             .with_state(app);
@@ -192,6 +252,62 @@ impl FakeLlama {
 
     pub fn metrics_calls(&self) -> u64 {
         self.state.lock().unwrap().metrics_calls
+    }
+
+    pub fn slots_calls(&self) -> u64 {
+        self.state.lock().unwrap().slots_calls
+    }
+}
+
+/// fleet-agent in-process: `fleet_agent::run` with its metrics listener injected on an ephemeral
+/// loopback port, so the test holds the metrics handle and the endpoint's URL.
+pub struct RunningAgent {
+    task: JoinHandle<Result<(), AgentError>>,
+    stop: oneshot::Sender<()>,
+    pub metrics: AgentMetrics,
+    /// The agent's own `/metrics` endpoint.
+    pub metrics_url: String,
+}
+
+impl RunningAgent {
+    pub async fn start(config: AgentConfig) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let metrics = AgentMetrics::new();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(fleet_agent::run_with_listener(
+            config,
+            listener,
+            metrics.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            task,
+            stop,
+            metrics,
+            metrics_url,
+        }
+    }
+
+    pub fn spooled(&self) -> u64 {
+        self.metrics.observations_spooled.get()
+    }
+
+    pub fn depth(&self) -> i64 {
+        self.metrics.spool_depth.get()
+    }
+
+    /// Asks the agent to stop; returns its task, which ends once the spool is flushed.
+    pub fn shutdown(self) -> JoinHandle<Result<(), AgentError>> {
+        let _ = self.stop.send(());
+        self.task
+    }
+
+    /// Stops the agent and checks that it stopped cleanly.
+    pub async fn stop(self) {
+        self.shutdown().await.unwrap().unwrap();
     }
 }
 
