@@ -19,11 +19,12 @@ fn num(value: f64) -> String {
 
 /// Returns a pool's label: `sku quant`, with ` N=…` when it runs several slots per instance.
 fn pool_label(p: &Pool) -> String {
-    if p.concurrency > 1 {
-        format!("{} {} N={}", p.sku, p.quant, p.concurrency)
-    } else {
-        format!("{} {}", p.sku, p.quant)
-    }
+    pool_label_parts(&p.sku, &p.quant, p.concurrency)
+}
+
+/// Returns the label of a pool given by its parts (see [`pool_label`]).
+pub fn pool_label_parts(sku: &str, quant: &str, concurrency: u32) -> String {
+    fleet_planner::sweep::pool_label(sku, quant, concurrency)
 }
 
 /// Returns the plan as a document.
@@ -630,7 +631,7 @@ pub fn plans_doc(page: &fleet_proto::v1::ListPlansResponse) -> Doc {
     let mut doc = Doc::default();
     doc.heading("Stored plans, newest first");
     doc.table(
-        &["id", "created (UTC)", "catalog", "monthly cost"],
+        &["id", "created (UTC)", "catalog", ">monthly cost", "plan"],
         page.plans
             .iter()
             .map(|p| {
@@ -639,6 +640,7 @@ pub fn plans_doc(page: &fleet_proto::v1::ListPlansResponse) -> Doc {
                     format_utc(p.created_at_unix_ms),
                     p.catalog_version.clone(),
                     format_usd(p.total_usd),
+                    p.summary.clone(),
                 ]
             })
             .collect(),
@@ -865,6 +867,8 @@ pub struct PoolChange {
     pub sku: String,
     /// Quantization.
     pub quant: String,
+    /// Streams per llama-server instance (N).
+    pub concurrency: u32,
     /// Nodes in plan A (0 when added).
     pub nodes_before: u32,
     /// Nodes in plan B (0 when removed).
@@ -884,23 +888,24 @@ pub struct PlanDiff {
     pub cost: Vec<(String, f64, f64)>,
     /// Catalog versions of A and B.
     pub catalog_versions: (String, String),
+    /// Inputs that differ: workloads, limits, owned nodes, assumptions, API prices, versions.
+    pub inputs: Vec<crate::inputs::InputChange>,
 }
 
 impl PlanDiff {
-    /// Returns the changes from `a` to `b`. Pools are matched by (sku, quant).
+    /// Returns the changes from `a` to `b`. Pools are matched by (sku, quant, N).
     pub fn between(a: &Plan, b: &Plan) -> PlanDiff {
         let pool_cost = |p: &fleet_planner::plan::Pool| p.amortization_usd + p.energy_usd;
         let mut pools = Vec::new();
         for old in &a.pools {
-            match b
-                .pools
-                .iter()
-                .find(|p| p.sku == old.sku && p.quant == old.quant)
-            {
+            match b.pools.iter().find(|p| {
+                p.sku == old.sku && p.quant == old.quant && p.concurrency == old.concurrency
+            }) {
                 None => pools.push(PoolChange {
                     change: '-',
                     sku: old.sku.clone(),
                     quant: old.quant.clone(),
+                    concurrency: old.concurrency,
                     nodes_before: old.nodes,
                     nodes_after: 0,
                     monthly_usd_before: pool_cost(old),
@@ -914,6 +919,7 @@ impl PlanDiff {
                             change: '~',
                             sku: old.sku.clone(),
                             quant: old.quant.clone(),
+                            concurrency: old.concurrency,
                             nodes_before: old.nodes,
                             nodes_after: new.nodes,
                             monthly_usd_before: pool_cost(old),
@@ -924,15 +930,14 @@ impl PlanDiff {
             }
         }
         for new in &b.pools {
-            if !a
-                .pools
-                .iter()
-                .any(|p| p.sku == new.sku && p.quant == new.quant)
-            {
+            if !a.pools.iter().any(|p| {
+                p.sku == new.sku && p.quant == new.quant && p.concurrency == new.concurrency
+            }) {
                 pools.push(PoolChange {
                     change: '+',
                     sku: new.sku.clone(),
                     quant: new.quant.clone(),
+                    concurrency: new.concurrency,
                     nodes_before: 0,
                     nodes_after: new.nodes,
                     monthly_usd_before: 0.0,
@@ -960,6 +965,7 @@ impl PlanDiff {
             pools,
             cost,
             catalog_versions: (a.catalog_version.clone(), b.catalog_version.clone()),
+            inputs: crate::inputs::input_changes(a, b),
         }
     }
 }
@@ -982,6 +988,27 @@ pub fn diff_doc(a: &str, b: &str, diff: &PlanDiff) -> Doc {
             diff.catalog_versions.0, diff.catalog_versions.1
         ));
     }
+    if diff.inputs.is_empty() {
+        doc.para(
+            "Inputs: the same workloads, limits, owned nodes, cost assumptions and API prices.",
+        );
+    } else {
+        doc.para("Inputs:");
+        doc.table(
+            &["", "input", "A", "B"],
+            diff.inputs
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.change.to_string(),
+                        c.what.clone(),
+                        c.before.clone(),
+                        c.after.clone(),
+                    ]
+                })
+                .collect(),
+        );
+    }
     if diff.pools.is_empty() && diff.cost.is_empty() {
         doc.para("No changes in pools, node counts or cost.");
         return doc;
@@ -1000,7 +1027,7 @@ pub fn diff_doc(a: &str, b: &str, diff: &PlanDiff) -> Doc {
         .map(|p| {
             vec![
                 p.change.to_string(),
-                format!("pool {} {}", p.sku, p.quant),
+                format!("pool {}", pool_label_parts(&p.sku, &p.quant, p.concurrency)),
                 format!("{} → {}", p.nodes_before, p.nodes_after),
                 change(p.monthly_usd_before, p.monthly_usd_after),
             ]
