@@ -101,10 +101,22 @@ fn empty_chart(root: &DrawingArea<SVGBackend<'_>, Shift>, title: &str, why: &str
 /// API as a dot on its line.
 pub fn sweep_svg(sweep: &Sweep) -> String {
     let axis = sweep.axis;
+    // The value held fixed belongs in the title: the chart is read without its command.
+    let first = sweep.points.first();
     let title = match axis {
-        SweepAxis::Demand => "Cost per month against monthly demand",
-        SweepAxis::ApiPriceScale => "Cost per month against the API's price",
+        SweepAxis::Demand => match first.map(|p| p.api_price_scale) {
+            Some(scale) if scale != 1.0 => format!(
+                "Cost per month against monthly demand, API prices {}",
+                SweepAxis::ApiPriceScale.format_value(scale)
+            ),
+            _ => "Cost per month against monthly demand".to_string(),
+        },
+        SweepAxis::ApiPriceScale => format!(
+            "Cost per month against the API's price, {} tokens/month",
+            format_tokens(first.map_or(0.0, |p| p.demand_tokens as f64))
+        ),
     };
+    let title = title.as_str();
     // Below the plot, one line per composition change (numbered on the plot).
     let key_lines = sweep.composition_changes.len().min(MAX_KEY_LINES + 1) as u32;
     let size = (

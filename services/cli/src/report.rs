@@ -431,17 +431,22 @@ impl Review {
                 ));
                 match offer.and_then(|o| o.provenance.as_ref()) {
                     Some(provenance) => {
+                        // The wire's maps have no order; the report's lines do.
+                        let sorted = |map: &std::collections::HashMap<String, String>| {
+                            let mut pairs: Vec<(String, String)> =
+                                map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                            pairs.sort();
+                            pairs
+                        };
                         let mut items = vec![format!("source: {}", provenance.source)];
                         items.extend(
-                            provenance
-                                .derived
-                                .iter()
+                            sorted(&provenance.derived)
+                                .into_iter()
                                 .map(|(field, how)| format!("{field} derived: {how}")),
                         );
                         items.extend(
-                            provenance
-                                .assumed
-                                .iter()
+                            sorted(&provenance.assumed)
+                                .into_iter()
                                 .map(|(field, why)| format!("{field} assumed: {why}")),
                         );
                         doc.list(items);

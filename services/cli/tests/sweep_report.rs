@@ -143,7 +143,7 @@ fn svg_output_is_a_chart_with_data() {
         "svg",
     ]);
     assert!(svg.starts_with("<svg "), "{}", &svg[..80]);
-    assert!(svg.contains("<title>Cost per month against monthly demand</title>"));
+    assert!(svg.contains("<title>Cost per month against monthly demand, API prices ×100</title>"));
     assert!(
         svg.contains("<polyline") || svg.contains("<path"),
         "no lines"
@@ -247,7 +247,9 @@ fn plans_name_themselves_and_diffs_show_inputs_and_n() {
     // version and the store's revision (7 SKUs + 9 benchmarks + 1 API offer + the seed record).
     let list = ok_on(&dir, &["plans", "list"]);
     assert!(list.contains("seed-2026-12 (rev 18)"), "{list}");
-    // 1.5B local-only on 512 GB Macs at N = 2: 18 nodes (2 owned); 1.2B: 15.
+    // Local-only on 512 GB Macs at N = 2, 0.013736 s a token. Business hours carry 3/40 of a
+    // day each: 1.5B ÷ 30 days × 3/40 = 3.75M tokens × 0.013736 s = 14.31 node-hours in the
+    // hour ÷ 0.8 cap = 17.9 → 18 nodes (2 owned); 1.2B: 3M → 11.45 ÷ 0.8 = 14.3 → 15 nodes.
     assert!(
         list.contains(
             "1.5B tokens/month, 1 workload (default): 18 × mac-studio-m3-ultra-512 Q4_K_M N=2"
