@@ -51,59 +51,10 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
             ""
         }
     ));
-    let fleet = plan
-        .baselines
-        .iter()
-        .find(|b| b.kind == BaselineKind::Optimum)
-        .map_or("-", |b| b.fleet.as_str());
-    doc.para(format!(
-        "Optimum: {fleet}, {} to the API. {}/month ({}/1M tokens blended), capex {}. Break-even: {}.",
-        format_tokens(plan.cost.tokens_api),
-        format_usd(plan.cost.total_usd),
-        format_usd(plan.cost.blended_usd_per_million),
-        format_usd(plan.cost.capex_usd),
-        plan.break_even.text
-    ));
+    doc.para(optimum_line(plan));
 
     doc.heading("Workloads");
-    doc.table(
-        &[
-            "workload",
-            ">tokens/month",
-            ">input",
-            ">prompt",
-            ">TTFT p95 ≤",
-            ">decode ≥",
-            "local-only",
-            "quality ≥",
-            "profile",
-            ">deferrable",
-            "critical",
-        ],
-        plan.workloads
-            .iter()
-            .map(|w| {
-                vec![
-                    w.name.clone(),
-                    w.monthly_tokens.to_string(),
-                    pct(w.input_share),
-                    format_int(f64::from(w.prompt_tokens)),
-                    w.ttft_p95_ms.map_or("any".into(), format_ms),
-                    format!("{} tok/s", num(w.min_decode_tok_s)),
-                    if w.local_only { "yes" } else { "no" }.into(),
-                    w.min_quant.clone(),
-                    w.profile.label(),
-                    match w.defer_window {
-                        Some(window) if w.deferrable_share > 0.0 => {
-                            format!("{} in {window}", pct(w.deferrable_share))
-                        }
-                        _ => "-".into(),
-                    },
-                    if w.critical { "N+1" } else { "no" }.into(),
-                ]
-            })
-            .collect(),
-    );
+    workloads_table(&mut doc, plan);
 
     doc.heading("Pools");
     if plan.pools.is_empty() {
@@ -213,6 +164,128 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
     );
 
     doc.heading("Monthly cost");
+    cost_table(&mut doc, plan);
+    doc.para(format!("Break-even: {}", plan.break_even.text));
+
+    doc.heading("Baselines");
+    baselines_table(&mut doc, plan);
+
+    doc.heading("Solver");
+    let s = &plan.solver;
+    doc.para(format!(
+        "{}: {}, objective {}, gap {:.2}%, solve {:.1} ms (all {} solves {:.1} ms), {} variables ({} integer), {} constraints.",
+        s.backend,
+        s.status,
+        format_usd(s.objective_usd),
+        s.gap * 100.0,
+        s.solve_ms,
+        plan.baselines.len() - 1,
+        s.total_solve_ms,
+        s.variables,
+        s.integer_variables,
+        s.constraints
+    ));
+    if s.binding.is_empty() {
+        doc.para("Binding: only demand (no fleet limit or capacity cap binds).");
+    } else {
+        doc.para("Binding:");
+        doc.list(s.binding.clone());
+    }
+
+    doc.heading("Inputs and notes");
+    let a = &plan.assumptions;
+    let mut notes = vec![format!(
+        "catalog {}, throughput model {}, model {}",
+        plan.catalog_version, plan.throughput_version, plan.model
+    )];
+    notes.push(format!(
+        "amortization {} months, electricity {}/kWh, {} h/month, utilization cap {}",
+        num(a.amortization_months),
+        format_usd(a.electricity_usd_per_kwh),
+        num(a.hours_per_month),
+        pct(a.utilization_cap)
+    ));
+    if let Some(api) = &plan.api {
+        notes.push(format!(
+            "API {}: {}/1M input, {}/1M output, TTFT p95 {}",
+            api.id,
+            format_usd(api.input_usd_per_million),
+            format_usd(api.output_usd_per_million),
+            format_ms(api.ttft_p95_ms)
+        ));
+    }
+    notes.push(
+        "busy h = Σ tokens × (input share ÷ prefill tok/s + output share ÷ agg tok/s) ÷ instances per node ÷ 3600; agg tok/s is one instance's decode summed over its N slots, decode tok/s what one stream sees"
+            .into(),
+    );
+    notes.extend(plan.notes.iter().cloned());
+    doc.list(notes);
+    doc
+}
+
+/// Returns the optimum in one sentence: fleet, API tokens, monthly cost, capex, break-even.
+pub fn optimum_line(plan: &Plan) -> String {
+    let fleet = plan
+        .baselines
+        .iter()
+        .find(|b| b.kind == BaselineKind::Optimum)
+        .map_or("-", |b| b.fleet.as_str());
+    format!(
+        "Optimum: {fleet}, {} to the API. {}/month ({}/1M tokens blended), capex {}. Break-even: {}.",
+        format_tokens(plan.cost.tokens_api),
+        format_usd(plan.cost.total_usd),
+        format_usd(plan.cost.blended_usd_per_million),
+        format_usd(plan.cost.capex_usd),
+        plan.break_even.text
+    )
+}
+
+/// Appends the plan's workloads as a table: demand, input share, prompt, SLOs, quality floor,
+/// profile, deferral and criticality.
+pub fn workloads_table(doc: &mut Doc, plan: &Plan) {
+    doc.table(
+        &[
+            "workload",
+            ">tokens/month",
+            ">input",
+            ">prompt",
+            ">TTFT p95 ≤",
+            ">decode ≥",
+            "local-only",
+            "quality ≥",
+            "profile",
+            ">deferrable",
+            "critical",
+        ],
+        plan.workloads
+            .iter()
+            .map(|w| {
+                vec![
+                    w.name.clone(),
+                    w.monthly_tokens.to_string(),
+                    pct(w.input_share),
+                    format_int(f64::from(w.prompt_tokens)),
+                    w.ttft_p95_ms.map_or("any".into(), format_ms),
+                    format!("{} tok/s", num(w.min_decode_tok_s)),
+                    if w.local_only { "yes" } else { "no" }.into(),
+                    w.min_quant.clone(),
+                    w.profile.label(),
+                    match w.defer_window {
+                        Some(window) if w.deferrable_share > 0.0 => {
+                            format!("{} in {window}", pct(w.deferrable_share))
+                        }
+                        _ => "-".into(),
+                    },
+                    if w.critical { "N+1" } else { "no" }.into(),
+                ]
+            })
+            .collect(),
+    );
+}
+
+/// Appends the plan's monthly cost as a table: amortization, energy, API, total, capex, tokens
+/// local and to the API, blended price.
+pub fn cost_table(doc: &mut Doc, plan: &Plan) {
     let c = &plan.cost;
     doc.table(
         &["item", ">value"],
@@ -230,9 +303,11 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
             ],
         ],
     );
-    doc.para(format!("Break-even: {}", plan.break_even.text));
+}
 
-    doc.heading("Baselines");
+/// Appends the baselines (all-API, every single-SKU fleet, the optimum) as a table, and why
+/// those without a fleet have none.
+pub fn baselines_table(doc: &mut Doc, plan: &Plan) {
     doc.table(
         &[
             "baseline",
@@ -290,58 +365,6 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
             })
             .collect(),
     );
-
-    doc.heading("Solver");
-    let s = &plan.solver;
-    doc.para(format!(
-        "{}: {}, objective {}, gap {:.2}%, solve {:.1} ms (all {} solves {:.1} ms), {} variables ({} integer), {} constraints.",
-        s.backend,
-        s.status,
-        format_usd(s.objective_usd),
-        s.gap * 100.0,
-        s.solve_ms,
-        plan.baselines.len() - 1,
-        s.total_solve_ms,
-        s.variables,
-        s.integer_variables,
-        s.constraints
-    ));
-    if s.binding.is_empty() {
-        doc.para("Binding: only demand (no fleet limit or capacity cap binds).");
-    } else {
-        doc.para("Binding:");
-        doc.list(s.binding.clone());
-    }
-
-    doc.heading("Inputs and notes");
-    let a = &plan.assumptions;
-    let mut notes = vec![format!(
-        "catalog {}, throughput model {}, model {}",
-        plan.catalog_version, plan.throughput_version, plan.model
-    )];
-    notes.push(format!(
-        "amortization {} months, electricity {}/kWh, {} h/month, utilization cap {}",
-        num(a.amortization_months),
-        format_usd(a.electricity_usd_per_kwh),
-        num(a.hours_per_month),
-        pct(a.utilization_cap)
-    ));
-    if let Some(api) = &plan.api {
-        notes.push(format!(
-            "API {}: {}/1M input, {}/1M output, TTFT p95 {}",
-            api.id,
-            format_usd(api.input_usd_per_million),
-            format_usd(api.output_usd_per_million),
-            format_ms(api.ttft_p95_ms)
-        ));
-    }
-    notes.push(
-        "busy h = Σ tokens × (input share ÷ prefill tok/s + output share ÷ agg tok/s) ÷ instances per node ÷ 3600; agg tok/s is one instance's decode summed over its N slots, decode tok/s what one stream sees"
-            .into(),
-    );
-    notes.extend(plan.notes.iter().cloned());
-    doc.list(notes);
-    doc
 }
 
 /// Returns the break-even table as a document.
@@ -548,26 +571,7 @@ pub fn schedule_doc(plan: &Plan) -> Doc {
     );
     if !schedule.pools.is_empty() {
         doc.para("Pools, in the order of the utilization column:");
-        doc.list(
-            plan.pools
-                .iter()
-                .zip(&schedule.pools)
-                .map(|(p, label)| {
-                    format!(
-                        "{label}: {} node{}{}, peak hour {} busy, month {} busy",
-                        p.nodes,
-                        if p.nodes == 1 { "" } else { "s" },
-                        if p.spare_nodes > 0 {
-                            format!(" ({} spare)", p.spare_nodes)
-                        } else {
-                            String::new()
-                        },
-                        pct(p.peak_utilization),
-                        pct(p.utilization)
-                    )
-                })
-                .collect(),
-        );
+        doc.list(pool_load_lines(plan));
     }
     doc.para(format!(
         "Month: {} local, {} to the API, {}/month.",
@@ -578,8 +582,31 @@ pub fn schedule_doc(plan: &Plan) -> Doc {
     doc
 }
 
+/// Returns one line per pool of the schedule: nodes, spares, its busiest hour's and the month's
+/// busy fraction.
+pub fn pool_load_lines(plan: &Plan) -> Vec<String> {
+    plan.pools
+        .iter()
+        .zip(&plan.schedule.pools)
+        .map(|(p, label)| {
+            format!(
+                "{label}: {} node{}{}, peak hour {} busy, month {} busy",
+                p.nodes,
+                if p.nodes == 1 { "" } else { "s" },
+                if p.spare_nodes > 0 {
+                    format!(" ({} spare)", p.spare_nodes)
+                } else {
+                    String::new()
+                },
+                pct(p.peak_utilization),
+                pct(p.utilization)
+            )
+        })
+        .collect()
+}
+
 /// Quotes a CSV field when it needs it.
-fn csv_field(text: &str) -> String {
+pub fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -988,6 +1015,13 @@ pub fn diff_doc(a: &str, b: &str, diff: &PlanDiff) -> Doc {
             diff.catalog_versions.0, diff.catalog_versions.1
         ));
     }
+    diff_sections(&mut doc, diff, ("A", "B"));
+    doc
+}
+
+/// Appends what changed: the inputs, then pools, node counts and cost; `columns` names the two
+/// plans in the inputs table.
+pub fn diff_sections(doc: &mut Doc, diff: &PlanDiff, columns: (&str, &str)) {
     if diff.inputs.is_empty() {
         doc.para(
             "Inputs: the same workloads, limits, owned nodes, cost assumptions and API prices.",
@@ -995,7 +1029,7 @@ pub fn diff_doc(a: &str, b: &str, diff: &PlanDiff) -> Doc {
     } else {
         doc.para("Inputs:");
         doc.table(
-            &["", "input", "A", "B"],
+            &["", "input", columns.0, columns.1],
             diff.inputs
                 .iter()
                 .map(|c| {
@@ -1011,7 +1045,7 @@ pub fn diff_doc(a: &str, b: &str, diff: &PlanDiff) -> Doc {
     }
     if diff.pools.is_empty() && diff.cost.is_empty() {
         doc.para("No changes in pools, node counts or cost.");
-        return doc;
+        return;
     }
     let change = |before: f64, after: f64| {
         format!(
@@ -1039,7 +1073,6 @@ pub fn diff_doc(a: &str, b: &str, diff: &PlanDiff) -> Doc {
             .map(|(name, x, y)| vec!["~".to_string(), name.clone(), String::new(), change(*x, *y)]),
     );
     doc.table(&["", "what", "nodes", "monthly USD (capex: one-off)"], rows);
-    doc
 }
 
 #[cfg(test)]

@@ -10,14 +10,13 @@ use clap::ValueEnum;
 use fleet_planner::Plan;
 use fleet_planner::demand::{CostOverrides, PlanRequest};
 use fleet_planner::grpc::sweep::sweep_request_to_pb;
-use fleet_planner::plan::{BaselineKind, NOT_SOLVED};
 use fleet_planner::sweep::{DEFAULT_TIME_LIMIT_S, SweepRange, SweepSpec};
 use fleet_planner::units::{format_int, format_ms, format_tokens, format_usd};
 use fleet_proto::v1 as pb;
 
 use crate::client::Client;
 use crate::doc::Doc;
-use crate::render::{PlanDiff, format_utc, pool_label_parts};
+use crate::render::{self, PlanDiff, format_utc, pool_label_parts};
 use crate::{Failure, chart, sweep};
 
 /// Formats of `report`.
@@ -290,19 +289,7 @@ impl Review {
                 None => "; no earlier stored plan to compare with".into(),
             }
         ));
-        let fleet = plan
-            .baselines
-            .iter()
-            .find(|b| b.kind == BaselineKind::Optimum)
-            .map_or("-", |b| b.fleet.as_str());
-        doc.para(format!(
-            "Optimum: {fleet}, {} to the API. {}/month ({}/1M tokens blended), capex {}. Break-even: {}.",
-            format_tokens(plan.cost.tokens_api),
-            format_usd(plan.cost.total_usd),
-            format_usd(plan.cost.blended_usd_per_million),
-            format_usd(plan.cost.capex_usd),
-            plan.break_even.text
-        ));
+        doc.para(render::optimum_line(plan));
         self.inputs(&mut doc);
         self.pools(&mut doc);
         self.baselines(&mut doc);
@@ -316,44 +303,7 @@ impl Review {
     fn inputs(&self, doc: &mut Doc) {
         let plan = &self.current.plan;
         doc.heading("Inputs: workloads");
-        doc.table(
-            &[
-                "workload",
-                ">tokens/month",
-                ">input",
-                ">prompt",
-                ">TTFT p95 ≤",
-                ">decode ≥",
-                "local-only",
-                "quality ≥",
-                "profile",
-                ">deferrable",
-                "critical",
-            ],
-            plan.workloads
-                .iter()
-                .map(|w| {
-                    vec![
-                        w.name.clone(),
-                        w.monthly_tokens.to_string(),
-                        format!("{:.1}%", w.input_share * 100.0),
-                        format_int(f64::from(w.prompt_tokens)),
-                        w.ttft_p95_ms.map_or("any".into(), format_ms),
-                        format!("{} tok/s", trim(w.min_decode_tok_s)),
-                        if w.local_only { "yes" } else { "no" }.into(),
-                        w.min_quant.clone(),
-                        w.profile.label(),
-                        match w.defer_window {
-                            Some(window) if w.deferrable_share > 0.0 => {
-                                format!("{:.1}% in {window}", w.deferrable_share * 100.0)
-                            }
-                            _ => "-".into(),
-                        },
-                        if w.critical { "N+1" } else { "no" }.into(),
-                    ]
-                })
-                .collect(),
-        );
+        render::workloads_table(doc, plan);
 
         doc.heading("Inputs: fleet, limits and cost assumptions");
         let sku_words = |id: &str| {
@@ -512,90 +462,17 @@ impl Review {
                     .collect(),
             );
         }
-        let c = &plan.cost;
-        doc.table(
-            &["monthly cost", ">value"],
-            vec![
-                vec!["amortization".into(), format_usd(c.amortization_usd)],
-                vec!["energy".into(), format_usd(c.energy_usd)],
-                vec!["API".into(), format_usd(c.api_usd)],
-                vec!["total".into(), format_usd(c.total_usd)],
-                vec!["capex (one-off)".into(), format_usd(c.capex_usd)],
-                vec!["tokens local".into(), format_tokens(c.tokens_local)],
-                vec!["tokens to the API".into(), format_tokens(c.tokens_api)],
-                vec![
-                    "blended $/1M tokens".into(),
-                    format_usd(c.blended_usd_per_million),
-                ],
-            ],
+        render::cost_table(doc, plan);
+        doc.figure(
+            "The optimum's monthly cost, split",
+            self.chart(|| chart::cost_split_svg(plan)),
         );
-        if self.charts {
-            doc.figure(
-                "The optimum's monthly cost, split",
-                chart::cost_split_svg(plan),
-            );
-        }
     }
 
     fn baselines(&self, doc: &mut Doc) {
         let plan = &self.current.plan;
         doc.heading("Baselines");
-        doc.table(
-            &[
-                "baseline",
-                "fleet",
-                ">monthly",
-                ">capex",
-                ">more than the optimum",
-            ],
-            plan.baselines
-                .iter()
-                .map(|b| {
-                    let name = if b.best_single_sku {
-                        format!("{} (best single SKU)", b.name)
-                    } else {
-                        b.name.clone()
-                    };
-                    match b.monthly_usd {
-                        Some(monthly) => vec![
-                            name,
-                            b.fleet.clone(),
-                            format_usd(monthly),
-                            format_usd(b.capex_usd.unwrap_or(0.0)),
-                            if b.kind == BaselineKind::Optimum {
-                                "-".into()
-                            } else {
-                                format_usd(b.savings_vs_baseline_usd.unwrap_or(0.0))
-                            },
-                        ],
-                        None => vec![
-                            name,
-                            if b.infeasible_reason
-                                .as_deref()
-                                .is_some_and(|r| r.starts_with(NOT_SOLVED))
-                            {
-                                NOT_SOLVED.into()
-                            } else {
-                                "not possible (below)".into()
-                            },
-                            "-".into(),
-                            "-".into(),
-                            "-".into(),
-                        ],
-                    }
-                })
-                .collect(),
-        );
-        doc.list(
-            plan.baselines
-                .iter()
-                .filter_map(|b| {
-                    b.infeasible_reason
-                        .as_ref()
-                        .map(|reason| format!("{}: {reason}", b.name))
-                })
-                .collect(),
-        );
+        render::baselines_table(doc, plan);
     }
 
     fn sweep(&self, doc: &mut Doc) {
@@ -666,26 +543,7 @@ impl Review {
                     .collect(),
             );
         }
-        doc.list(
-            plan.pools
-                .iter()
-                .zip(&schedule.pools)
-                .map(|(p, label)| {
-                    format!(
-                        "{label}: {} node{}{}, busiest hour {:.1}% busy, month {:.1}% busy",
-                        p.nodes,
-                        if p.nodes == 1 { "" } else { "s" },
-                        if p.spare_nodes > 0 {
-                            format!(" ({} spare)", p.spare_nodes)
-                        } else {
-                            String::new()
-                        },
-                        p.peak_utilization * 100.0,
-                        p.utilization * 100.0
-                    )
-                })
-                .collect(),
-        );
+        doc.list(render::pool_load_lines(plan));
     }
 
     fn changes(&self, doc: &mut Doc) {
@@ -696,56 +554,7 @@ impl Review {
         };
         doc.heading(format!("Changes since plan {}", previous.id));
         let diff = PlanDiff::between(&previous.plan, &self.current.plan);
-        if diff.inputs.is_empty() {
-            doc.para(
-                "Inputs: the same workloads, limits, owned nodes, cost assumptions and API prices.",
-            );
-        } else {
-            doc.table(
-                &["", "input", "before", "now"],
-                diff.inputs
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.change.to_string(),
-                            c.what.clone(),
-                            c.before.clone(),
-                            c.after.clone(),
-                        ]
-                    })
-                    .collect(),
-            );
-        }
-        if diff.pools.is_empty() && diff.cost.is_empty() {
-            doc.para("No changes in pools, node counts or cost.");
-            return;
-        }
-        let change = |before: f64, after: f64| {
-            let delta = after - before;
-            format!(
-                "{} → {} ({}{})",
-                format_usd(before),
-                format_usd(after),
-                if delta >= 0.0 { "+" } else { "-" },
-                format_usd(delta.abs())
-            )
-        };
-        let mut rows: Vec<Vec<String>> = diff
-            .pools
-            .iter()
-            .map(|p| {
-                vec![
-                    p.change.to_string(),
-                    format!("pool {}", pool_label_parts(&p.sku, &p.quant, p.concurrency)),
-                    format!("{} → {}", p.nodes_before, p.nodes_after),
-                    change(p.monthly_usd_before, p.monthly_usd_after),
-                ]
-            })
-            .collect();
-        rows.extend(diff.cost.iter().map(|(name, x, y)| {
-            vec!["~".to_string(), name.clone(), String::new(), change(*x, *y)]
-        }));
-        doc.table(&["", "what", "nodes", "monthly USD (capex: one-off)"], rows);
+        render::diff_sections(doc, &diff, ("before", "now"));
     }
 
     fn solver(&self, doc: &mut Doc) {

@@ -16,6 +16,7 @@ use fleet_proto::v1 as pb;
 
 use crate::client::Client;
 use crate::doc::Doc;
+use crate::render::csv_field;
 use crate::{Failure, RequestArgs, chart, request_from_args};
 
 /// Output formats of `sweep`.
@@ -449,14 +450,6 @@ pub fn versus_words(axis: SweepAxis, outcome: &VersusApi) -> String {
             "never in the range (no fleet at any point)".into()
         }
         VersusApi::NoApi { reason } => format!("no API to beat: {reason}"),
-    }
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
     }
 }
 

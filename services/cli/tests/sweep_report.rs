@@ -2,25 +2,8 @@
 //! summaries, `plans diff` inputs, the catalog's version label) as a user runs them. Numbers
 //! are checked by hand in the comments; every output format is exercised.
 
-use std::process::{Command, Output};
-
-/// Runs the CLI in-process on the database in `dir`.
-fn cli_on(dir: &tempfile::TempDir, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_planner-cli"))
-        .args(args)
-        .env_remove("PLANNER_OUTPUT")
-        .env_remove("PLANNER_ENDPOINT")
-        .env_remove("PLANNER_TLS_CA_FILE")
-        .env_remove("PLANNER_TLS_DOMAIN")
-        .env_remove("PLANNER_TRUST_PUBLISHED")
-        .env_remove("PLANNER_CHECK_STRICT")
-        .env(
-            "PLANNER_DATABASE_URL",
-            format!("sqlite:{}", dir.path().join("cli.db").display()),
-        )
-        .output()
-        .expect("planner-cli runs")
-}
+mod common;
+use common::{TestPlanner, cli_on};
 
 fn ok_on(dir: &tempfile::TempDir, args: &[&str]) -> String {
     let out = cli_on(dir, args);
@@ -69,9 +52,8 @@ fn demand_sweep_at_the_reference_prices_finds_no_tier_that_beats_the_api() {
 #[test]
 fn price_sweep_finds_where_the_mac_beats_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let json = ok_on(
-        &dir,
-        &[
+    let price_sweep = |format: &str| {
+        let args = [
             "sweep",
             "--demand",
             "1.5B",
@@ -80,9 +62,11 @@ fn price_sweep_finds_where_the_mac_beats_the_api() {
             "--steps",
             "7",
             "-o",
-            "json",
-        ],
-    );
+            format,
+        ];
+        ok_on(&dir, &args)
+    };
+    let json = price_sweep("json");
     let sweep: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(sweep["axis"], "api_price_scale");
     assert_eq!(sweep["points"].as_array().unwrap().len(), 7);
@@ -102,20 +86,7 @@ fn price_sweep_finds_where_the_mac_beats_the_api() {
         "{at} vs {expected}"
     );
 
-    let csv = ok_on(
-        &dir,
-        &[
-            "sweep",
-            "--demand",
-            "1.5B",
-            "--api-price-scale",
-            "1..1000",
-            "--steps",
-            "7",
-            "-o",
-            "csv",
-        ],
-    );
+    let csv = price_sweep("csv");
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
@@ -357,54 +328,9 @@ fn report_html_is_one_self_contained_file_with_charts() {
     );
 }
 
-/// A `fleet-planner` served in this test process on 127.0.0.1:0.
-struct TestPlanner {
-    runtime: tokio::runtime::Runtime,
-    address: std::net::SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestPlanner {
-    fn start() -> TestPlanner {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("server.db").display());
-        let (address, stop, server) = runtime.block_on(async {
-            let store = fleet_store::Store::connect(&url).await.unwrap();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let address = listener.local_addr().unwrap();
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(fleet_planner::server::serve(
-                listener,
-                None,
-                store,
-                fleet_planner::server::ServeOptions::default(),
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
-            (address, stop, server)
-        });
-        TestPlanner {
-            runtime,
-            address,
-            stop,
-            server,
-            _dir: dir,
-        }
-    }
-
-    fn stop(self) {
-        let _ = self.stop.send(());
-        self.runtime.block_on(self.server).unwrap().unwrap();
-    }
-}
-
 #[test]
 fn sweep_over_an_endpoint_matches_the_embedded_run() {
-    let planner = TestPlanner::start();
+    let planner = TestPlanner::start(None);
     let endpoint = format!("http://{}", planner.address);
     let args = [
         "sweep",

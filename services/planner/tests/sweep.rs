@@ -13,61 +13,7 @@ use fleet_planner::{PlanError, ThroughputModel, TokenCount};
 /// One SKU and one API offer. A node costs $36,000 over 36 months = $1,000/month; it idles at
 /// 100 W and runs at 500 W; it decodes 156.25 tok/s. The API charges $4 per 1M output tokens.
 /// Electricity $0.16/kWh, 720 h a month, nodes at most 80% busy.
-const ONE_SKU: &str = r#"
-version = "one-sku-1"
-source = "test"
-[cost]
-amortization_months = 36
-electricity_usd_per_kwh = 0.16
-hours_per_month = 720
-utilization_cap = 0.8
-source = "test"
-[[model]]
-id = "m"
-name = "M"
-total_params_b = 8.0
-active_params_b = 8.0
-max_context_tokens = 131072
-kv_cache_bytes_per_token = 1000
-source = "test"
-[[quant]]
-id = "Q4_K_M"
-bits_per_param = 4.8
-quality_retained = 0.95
-source = "test"
-[[hardware]]
-id = "box"
-name = "Box"
-accelerators = 1
-memory_per_device_gb = 48.0
-unified_memory = false
-price_usd = 36000.0
-power_full_w = 500.0
-power_idle_w = 100.0
-backend = "cuda"
-source = "test"
-[[benchmark]]
-sku = "box"
-model = "m"
-quant = "Q4_K_M"
-concurrency = 1
-devices_used = 1
-vram_used_gb = 6.0
-decode_tok_s = 156.25
-prefill_tok_s = 5000.0
-power_w = 500.0
-offload = false
-source = "test"
-[[api]]
-id = "api"
-name = "API"
-model = "m"
-input_usd_per_million = 1.0
-output_usd_per_million = 4.0
-ttft_p50_ms = 200.0
-ttft_p95_ms = 500.0
-source = "test"
-"#;
+const ONE_SKU: &str = include_str!("fixtures/catalog/one-sku.toml");
 
 // The arithmetic, for every test below (all tokens are output tokens: input share 0).
 //
