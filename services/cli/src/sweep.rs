@@ -329,14 +329,14 @@ pub fn sweep_sections(doc: &mut Doc, sweep: &Sweep, prefix: &str) {
         ),
     };
     doc.para(format!(
-        "{}, {} points; catalog version {}, throughput model {}; {fixed}. {} plans ({} points and the bisections), {:.1} s.",
+        "{}, {} points; catalog version {}, throughput model {}; {fixed}. {} plans ({} points and the bisections) in {:.1} ms.",
         range_words(sweep),
         sweep.points.len(),
         sweep.catalog_version,
         sweep.throughput_version,
         sweep.plans,
         sweep.points.len(),
-        sweep.elapsed_ms / 1_000.0
+        sweep.elapsed_ms
     ));
     doc.heading(heading("where each SKU beats the API"));
     doc.table(
