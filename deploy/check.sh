@@ -183,12 +183,17 @@ fi
 
 # The capacity review's workloads file must be one planner-cli accepts: plan it in-process
 # (no --endpoint) in a throwaway HOME.
-section "the capacity review's workloads.toml plans"
+section "the capacity review's workloads.toml plans and reports"
 if [[ -x $bin_dir/planner-cli ]]; then
   env -i PATH=/usr/bin:/bin HOME="$WORK/home" XDG_DATA_HOME="$WORK/home" \
     "$bin_dir/planner-cli" propose --file deploy/k8s/base/workloads.toml --output markdown \
     >"$WORK/review.md" || die "planner-cli rejects deploy/k8s/base/workloads.toml"
   echo "ok   $(head -n 1 "$WORK/review.md")"
+  # ... and the report container's command renders the review of that plan.
+  env -i PATH=/usr/bin:/bin HOME="$WORK/home" XDG_DATA_HOME="$WORK/home" \
+    "$bin_dir/planner-cli" report --format=html --copy-to="$WORK" >"$WORK/review.html" ||
+    die "planner-cli report fails on the capacity review's plan"
+  echo "ok   report: $(grep -c '<svg ' "$WORK/review.html") charts, $(wc -c <"$WORK/review.html") bytes of HTML"
 elif ((require_binaries)); then
   die "$bin_dir/planner-cli is not built"
 else

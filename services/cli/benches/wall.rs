@@ -1,5 +1,5 @@
-//! End-to-end wall time of `planner-cli propose --demand 1.5B` as a user runs it: process
-//! start, embedded catalog load, every solve and the table render.
+//! End-to-end wall time of `planner-cli propose --demand 1.5B`, `breakeven` and `sweep` as a user
+//! runs them: process start, embedded catalog load, every solve and the table render.
 //!
 //! ```text
 //! cargo bench -p planner-cli --bench wall
@@ -43,6 +43,21 @@ fn main() {
             0,
         ),
         (&["breakeven"][..], 0),
+        // The sweep behind README's answer: 25 points and their bisections, on every core.
+        (&["sweep", "--demand", "10M..20B", "--steps", "25"][..], 0),
+        (
+            &[
+                "sweep",
+                "--demand",
+                "10M..20B",
+                "--steps",
+                "25",
+                "--api-price-scale",
+                "100",
+                "--trust-published",
+            ][..],
+            0,
+        ),
     ] {
         let runs = 50;
         let mut times: Vec<f64> = (0..runs)

@@ -15,6 +15,13 @@ pub enum Block {
     },
     /// A bulleted list.
     List(Vec<String>),
+    /// A chart: inline SVG in HTML, its caption alone in text and Markdown.
+    Figure {
+        /// What the chart shows.
+        caption: String,
+        /// The SVG document.
+        svg: String,
+    },
 }
 
 /// A report: a list of blocks.
@@ -39,6 +46,14 @@ impl Doc {
         if !items.is_empty() {
             self.blocks.push(Block::List(items));
         }
+    }
+
+    /// Appends a chart (see [`Block::Figure`]).
+    pub fn figure(&mut self, caption: impl Into<String>, svg: String) {
+        self.blocks.push(Block::Figure {
+            caption: caption.into(),
+            svg,
+        });
     }
 
     /// Appends a table; columns whose header starts with '>' are right-aligned (the '>' is dropped).
@@ -79,6 +94,9 @@ impl Doc {
                         out.push_str(item);
                         out.push('\n');
                     }
+                }
+                Block::Figure { caption, .. } => {
+                    out.push_str(&format!("[chart in the HTML report: {caption}]\n"));
                 }
                 Block::Table {
                     headers,
@@ -144,6 +162,9 @@ impl Doc {
                         out.push_str(&format!("- {item}\n"));
                     }
                 }
+                Block::Figure { caption, .. } => {
+                    out.push_str(&format!("*Chart in the HTML report: {caption}.*\n"));
+                }
                 Block::Table {
                     headers,
                     right,
@@ -172,5 +193,97 @@ impl Doc {
             }
         }
         out
+    }
+}
+
+/// Escapes text for HTML.
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl Doc {
+    /// Renders as an HTML fragment (headings, paragraphs, lists, tables and inline SVG charts);
+    /// the first heading is `<h1>`, the others `<h2>`.
+    pub fn to_html(&self) -> String {
+        let mut out = String::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            match block {
+                Block::Heading(text) => {
+                    let tag = if i == 0 { "h1" } else { "h2" };
+                    out.push_str(&format!("<{tag}>{}</{tag}>\n", html_escape(text)));
+                }
+                Block::Para(text) => {
+                    out.push_str(&format!("<p>{}</p>\n", html_escape(text)));
+                }
+                Block::List(items) => {
+                    out.push_str("<ul>\n");
+                    for item in items {
+                        out.push_str(&format!("<li>{}</li>\n", html_escape(item)));
+                    }
+                    out.push_str("</ul>\n");
+                }
+                Block::Table {
+                    headers,
+                    right,
+                    rows,
+                } => {
+                    let cell = |tag: &str, c: usize, text: &str| {
+                        if right.get(c).copied().unwrap_or(false) {
+                            format!("<{tag} class=\"num\">{}</{tag}>", html_escape(text))
+                        } else {
+                            format!("<{tag}>{}</{tag}>", html_escape(text))
+                        }
+                    };
+                    out.push_str("<div class=\"table\"><table>\n<thead><tr>");
+                    for (c, header) in headers.iter().enumerate() {
+                        out.push_str(&cell("th", c, header));
+                    }
+                    out.push_str("</tr></thead>\n<tbody>\n");
+                    for row in rows {
+                        out.push_str("<tr>");
+                        for (c, text) in row.iter().enumerate() {
+                            out.push_str(&cell("td", c, text));
+                        }
+                        out.push_str("</tr>\n");
+                    }
+                    out.push_str("</tbody></table></div>\n");
+                }
+                Block::Figure { caption, svg } => {
+                    out.push_str(&format!(
+                        "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
+                        svg.trim_end(),
+                        html_escape(caption)
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escapes_text_and_keeps_charts_inline() {
+        let mut doc = Doc::default();
+        doc.heading("A <b>");
+        doc.table(&["what", ">usd"], vec![vec!["x & y".into(), "$1".into()]]);
+        doc.figure("cost", "<svg><rect/></svg>".into());
+        let html = doc.to_html();
+        assert!(html.contains("<h1>A &lt;b&gt;</h1>"), "{html}");
+        assert!(
+            html.contains("<td>x &amp; y</td><td class=\"num\">$1</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<figure>\n<svg><rect/></svg>\n<figcaption>cost</figcaption>"));
+        assert!(
+            doc.to_markdown()
+                .contains("*Chart in the HTML report: cost.*")
+        );
     }
 }

@@ -6,9 +6,13 @@
 //! `--strict` turns into a failure: it prints the report first).
 
 mod catalog_check;
+mod chart;
 mod client;
 mod doc;
+mod inputs;
 mod render;
+mod report;
+mod sweep;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -90,6 +94,14 @@ enum Command {
     /// assumed (published or estimated) against what the agents measured, and per SKU the mean
     /// absolute percentage error.
     Accuracy(ThroughputArgs),
+    /// Plans one request over a range of monthly demand or API prices (log-spaced): the
+    /// optimum, all-API and every single-SKU fleet per point, and where each SKU first beats
+    /// the API.
+    Sweep(sweep::SweepArgs),
+    /// Writes a capacity review of a stored plan: inputs, the plan and the basis of its figures,
+    /// baselines, a sweep around its demand, the schedule and the changes since the previous
+    /// plan, as one self-contained HTML file (inline SVG charts) or Markdown.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,8 +134,8 @@ enum PlansCommand {
         #[arg(long, short, value_enum, default_value_t = Output::Table, env = "PLANNER_OUTPUT")]
         output: Output,
     },
-    /// Shows what changed from plan A to plan B: pools, node counts and cost (+ added,
-    /// - removed, ~ changed).
+    /// Shows what changed from plan A to plan B: inputs (workloads, limits, owned nodes, prices),
+    /// pools, node counts and cost (+ added, - removed, ~ changed).
     Diff {
         /// The older plan.
         a: String,
@@ -628,6 +640,10 @@ async fn run_async(cli: Cli) -> Result<Printout, Failure> {
         Command::Schedule(args) => Some(&args.request),
         _ => None,
     };
+    if let Command::Sweep(args) = &cli.command {
+        // Each point's plan keeps the default limit; --time-limit covers the whole sweep.
+        settings.solve.backend = args.request_args().solver;
+    }
     if let Some(args) = request_args {
         settings.solve = SolveSettings {
             time_limit_s: Some(args.time_limit / 1_000.0),
@@ -661,6 +677,8 @@ async fn run_async(cli: Cli) -> Result<Printout, Failure> {
         }
         Command::Throughput(args) => throughput(&mut client, args).await,
         Command::Accuracy(args) => accuracy(&mut client, args).await,
+        Command::Sweep(args) => sweep::run(&mut client, args).await,
+        Command::Report(args) => report::run(&mut client, args).await,
     }?;
     Ok(Printout {
         text,
@@ -845,12 +863,25 @@ async fn propose_printed(client: &mut Client, args: &RequestArgs) -> Result<Prin
 }
 
 async fn schedule(client: &mut Client, args: ScheduleArgs) -> Result<String, Failure> {
-    let plan = match &args.plan {
-        Some(id) => fetch_plan(client, id).await?.plan,
-        None => propose_printed(client, &args.request).await?.plan,
+    let (plan, stored) = match &args.plan {
+        Some(id) => (fetch_plan(client, id).await?.plan, None),
+        None => {
+            let printed = propose_printed(client, &args.request).await?;
+            (printed.plan, Some(printed.id))
+        }
     };
+    if let (Some(id), ScheduleOutput::Csv | ScheduleOutput::Json) = (&stored, args.output) {
+        // Machine formats keep stdout to the data; the stored plan's id goes to stderr.
+        eprintln!("plan {id} stored");
+    }
     Ok(match args.output {
-        ScheduleOutput::Table => render::schedule_doc(&plan).to_text(),
+        ScheduleOutput::Table => {
+            let text = render::schedule_doc(&plan).to_text();
+            match &stored {
+                Some(id) => format!("Plan {id} stored (planner-cli plans show {id}).\n\n{text}"),
+                None => text,
+            }
+        }
         ScheduleOutput::Csv => render::schedule_csv(&plan),
         ScheduleOutput::Json => render::schedule_json(&plan),
     })
@@ -894,6 +925,7 @@ async fn plans(client: &mut Client, command: PlansCommand) -> Result<String, Fai
                                 "created_at_unix_ms": p.created_at_unix_ms,
                                 "catalog_version": p.catalog_version,
                                 "total_usd": p.total_usd,
+                                "summary": p.summary,
                             })
                         })
                         .collect();

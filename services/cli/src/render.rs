@@ -20,11 +20,12 @@ fn num(value: f64) -> String {
 
 /// Returns a pool's label: `sku quant`, with ` N=…` when it runs several slots per instance.
 fn pool_label(p: &Pool) -> String {
-    if p.concurrency > 1 {
-        format!("{} {} N={}", p.sku, p.quant, p.concurrency)
-    } else {
-        format!("{} {}", p.sku, p.quant)
-    }
+    pool_label_parts(&p.sku, &p.quant, p.concurrency)
+}
+
+/// Returns the label of a pool given by its parts (see [`pool_label`]).
+pub fn pool_label_parts(sku: &str, quant: &str, concurrency: u32) -> String {
+    fleet_planner::sweep::pool_label(sku, quant, concurrency)
 }
 
 /// Returns the plan as a document.
@@ -51,62 +52,13 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
             ""
         }
     ));
-    let fleet = plan
-        .baselines
-        .iter()
-        .find(|b| b.kind == BaselineKind::Optimum)
-        .map_or("-", |b| b.fleet.as_str());
-    doc.para(format!(
-        "Optimum: {fleet}, {} to the API. {}/month ({}/1M tokens blended), capex {}. Break-even: {}.",
-        format_tokens(plan.cost.tokens_api),
-        format_usd(plan.cost.total_usd),
-        format_usd(plan.cost.blended_usd_per_million),
-        format_usd(plan.cost.capex_usd),
-        plan.break_even.text
-    ));
+    doc.para(optimum_line(plan));
     for warning in &plan.latency.warnings {
         doc.para(format!("Latency warning: {warning}."));
     }
 
     doc.heading("Workloads");
-    doc.table(
-        &[
-            "workload",
-            ">tokens/month",
-            ">input",
-            ">prompt",
-            ">TTFT p95 ≤",
-            ">decode ≥",
-            "local-only",
-            "quality ≥",
-            "profile",
-            ">deferrable",
-            "critical",
-        ],
-        plan.workloads
-            .iter()
-            .map(|w| {
-                vec![
-                    w.name.clone(),
-                    w.monthly_tokens.to_string(),
-                    pct(w.input_share),
-                    format_int(f64::from(w.prompt_tokens)),
-                    w.ttft_p95_ms.map_or("any".into(), format_ms),
-                    format!("{} tok/s", num(w.min_decode_tok_s)),
-                    if w.local_only { "yes" } else { "no" }.into(),
-                    w.min_quant.clone(),
-                    w.profile.label(),
-                    match w.defer_window {
-                        Some(window) if w.deferrable_share > 0.0 => {
-                            format!("{} in {window}", pct(w.deferrable_share))
-                        }
-                        _ => "-".into(),
-                    },
-                    if w.critical { "N+1" } else { "no" }.into(),
-                ]
-            })
-            .collect(),
-    );
+    workloads_table(&mut doc, plan);
 
     doc.heading("Pools");
     if plan.pools.is_empty() {
@@ -216,6 +168,130 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
     );
 
     doc.heading("Monthly cost");
+    cost_table(&mut doc, plan);
+    doc.para(format!("Break-even: {}", plan.break_even.text));
+
+    doc.heading("Baselines");
+    baselines_table(&mut doc, plan);
+
+    doc.heading("Solver");
+    let s = &plan.solver;
+    doc.para(format!(
+        "{}: {}, objective {}, gap {:.2}%, solve {:.1} ms (all {} solves {:.1} ms), {} variables ({} integer), {} constraints.",
+        s.backend,
+        s.status,
+        format_usd(s.objective_usd),
+        s.gap * 100.0,
+        s.solve_ms,
+        plan.baselines.len() - 1,
+        s.total_solve_ms,
+        s.variables,
+        s.integer_variables,
+        s.constraints
+    ));
+    if s.binding.is_empty() {
+        doc.para("Binding: only demand (no fleet limit or capacity cap binds).");
+    } else {
+        doc.para("Binding:");
+        doc.list(s.binding.clone());
+    }
+
+    latency_section(&mut doc, plan);
+
+    doc.heading("Inputs and notes");
+    let a = &plan.assumptions;
+    let mut notes = vec![format!(
+        "catalog {}, throughput model {}, model {}",
+        plan.catalog_version, plan.throughput_version, plan.model
+    )];
+    notes.push(format!(
+        "amortization {} months, electricity {}/kWh, {} h/month, utilization cap {}",
+        num(a.amortization_months),
+        format_usd(a.electricity_usd_per_kwh),
+        num(a.hours_per_month),
+        pct(a.utilization_cap)
+    ));
+    if let Some(api) = &plan.api {
+        notes.push(format!(
+            "API {}: {}/1M input, {}/1M output, TTFT p95 {}",
+            api.id,
+            format_usd(api.input_usd_per_million),
+            format_usd(api.output_usd_per_million),
+            format_ms(api.ttft_p95_ms)
+        ));
+    }
+    notes.push(
+        "busy h = Σ tokens × (input share ÷ prefill tok/s + output share ÷ agg tok/s) ÷ instances per node ÷ 3600; agg tok/s is one instance's decode summed over its N slots, decode tok/s what one stream sees"
+            .into(),
+    );
+    notes.extend(plan.notes.iter().cloned());
+    doc.list(notes);
+    doc
+}
+
+/// Returns the optimum in one sentence: fleet, API tokens, monthly cost, capex, break-even.
+pub fn optimum_line(plan: &Plan) -> String {
+    let fleet = plan
+        .baselines
+        .iter()
+        .find(|b| b.kind == BaselineKind::Optimum)
+        .map_or("-", |b| b.fleet.as_str());
+    format!(
+        "Optimum: {fleet}, {} to the API. {}/month ({}/1M tokens blended), capex {}. Break-even: {}.",
+        format_tokens(plan.cost.tokens_api),
+        format_usd(plan.cost.total_usd),
+        format_usd(plan.cost.blended_usd_per_million),
+        format_usd(plan.cost.capex_usd),
+        plan.break_even.text
+    )
+}
+
+/// Appends the plan's workloads as a table: demand, input share, prompt, SLOs, quality floor,
+/// profile, deferral and criticality.
+pub fn workloads_table(doc: &mut Doc, plan: &Plan) {
+    doc.table(
+        &[
+            "workload",
+            ">tokens/month",
+            ">input",
+            ">prompt",
+            ">TTFT p95 ≤",
+            ">decode ≥",
+            "local-only",
+            "quality ≥",
+            "profile",
+            ">deferrable",
+            "critical",
+        ],
+        plan.workloads
+            .iter()
+            .map(|w| {
+                vec![
+                    w.name.clone(),
+                    w.monthly_tokens.to_string(),
+                    pct(w.input_share),
+                    format_int(f64::from(w.prompt_tokens)),
+                    w.ttft_p95_ms.map_or("any".into(), format_ms),
+                    format!("{} tok/s", num(w.min_decode_tok_s)),
+                    if w.local_only { "yes" } else { "no" }.into(),
+                    w.min_quant.clone(),
+                    w.profile.label(),
+                    match w.defer_window {
+                        Some(window) if w.deferrable_share > 0.0 => {
+                            format!("{} in {window}", pct(w.deferrable_share))
+                        }
+                        _ => "-".into(),
+                    },
+                    if w.critical { "N+1" } else { "no" }.into(),
+                ]
+            })
+            .collect(),
+    );
+}
+
+/// Appends the plan's monthly cost as a table: amortization, energy, API, total, capex, tokens
+/// local and to the API, blended price.
+pub fn cost_table(doc: &mut Doc, plan: &Plan) {
     let c = &plan.cost;
     doc.table(
         &["item", ">value"],
@@ -233,9 +309,11 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
             ],
         ],
     );
-    doc.para(format!("Break-even: {}", plan.break_even.text));
+}
 
-    doc.heading("Baselines");
+/// Appends the baselines (all-API, every single-SKU fleet, the optimum) as a table, and why
+/// those without a fleet have none.
+pub fn baselines_table(doc: &mut Doc, plan: &Plan) {
     doc.table(
         &[
             "baseline",
@@ -293,60 +371,6 @@ pub fn plan_doc(plan: &Plan, id: &str) -> Doc {
             })
             .collect(),
     );
-
-    doc.heading("Solver");
-    let s = &plan.solver;
-    doc.para(format!(
-        "{}: {}, objective {}, gap {:.2}%, solve {:.1} ms (all {} solves {:.1} ms), {} variables ({} integer), {} constraints.",
-        s.backend,
-        s.status,
-        format_usd(s.objective_usd),
-        s.gap * 100.0,
-        s.solve_ms,
-        plan.baselines.len() - 1,
-        s.total_solve_ms,
-        s.variables,
-        s.integer_variables,
-        s.constraints
-    ));
-    if s.binding.is_empty() {
-        doc.para("Binding: only demand (no fleet limit or capacity cap binds).");
-    } else {
-        doc.para("Binding:");
-        doc.list(s.binding.clone());
-    }
-
-    latency_section(&mut doc, plan);
-
-    doc.heading("Inputs and notes");
-    let a = &plan.assumptions;
-    let mut notes = vec![format!(
-        "catalog {}, throughput model {}, model {}",
-        plan.catalog_version, plan.throughput_version, plan.model
-    )];
-    notes.push(format!(
-        "amortization {} months, electricity {}/kWh, {} h/month, utilization cap {}",
-        num(a.amortization_months),
-        format_usd(a.electricity_usd_per_kwh),
-        num(a.hours_per_month),
-        pct(a.utilization_cap)
-    ));
-    if let Some(api) = &plan.api {
-        notes.push(format!(
-            "API {}: {}/1M input, {}/1M output, TTFT p95 {}",
-            api.id,
-            format_usd(api.input_usd_per_million),
-            format_usd(api.output_usd_per_million),
-            format_ms(api.ttft_p95_ms)
-        ));
-    }
-    notes.push(
-        "busy h = Σ tokens × (input share ÷ prefill tok/s + output share ÷ agg tok/s) ÷ instances per node ÷ 3600; agg tok/s is one instance's decode summed over its N slots, decode tok/s what one stream sees"
-            .into(),
-    );
-    notes.extend(plan.notes.iter().cloned());
-    doc.list(notes);
-    doc
 }
 
 /// Returns the break-even table as a document.
@@ -561,26 +585,7 @@ pub fn schedule_doc(plan: &Plan) -> Doc {
     );
     if !schedule.pools.is_empty() {
         doc.para("Pools, in the order of the utilization column:");
-        doc.list(
-            plan.pools
-                .iter()
-                .zip(&schedule.pools)
-                .map(|(p, label)| {
-                    format!(
-                        "{label}: {} node{}{}, peak hour {} busy, month {} busy",
-                        p.nodes,
-                        if p.nodes == 1 { "" } else { "s" },
-                        if p.spare_nodes > 0 {
-                            format!(" ({} spare)", p.spare_nodes)
-                        } else {
-                            String::new()
-                        },
-                        pct(p.peak_utilization),
-                        pct(p.utilization)
-                    )
-                })
-                .collect(),
-        );
+        doc.list(pool_load_lines(plan));
     }
     doc.para(format!(
         "Month: {} local, {} to the API, {}/month.",
@@ -658,8 +663,31 @@ fn latency_section(doc: &mut Doc, plan: &Plan) {
     );
 }
 
+/// Returns one line per pool of the schedule: nodes, spares, its busiest hour's and the month's
+/// busy fraction.
+pub fn pool_load_lines(plan: &Plan) -> Vec<String> {
+    plan.pools
+        .iter()
+        .zip(&plan.schedule.pools)
+        .map(|(p, label)| {
+            format!(
+                "{label}: {} node{}{}, peak hour {} busy, month {} busy",
+                p.nodes,
+                if p.nodes == 1 { "" } else { "s" },
+                if p.spare_nodes > 0 {
+                    format!(" ({} spare)", p.spare_nodes)
+                } else {
+                    String::new()
+                },
+                pct(p.peak_utilization),
+                pct(p.utilization)
+            )
+        })
+        .collect()
+}
+
 /// Quotes a CSV field when it needs it.
-fn csv_field(text: &str) -> String {
+pub fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -721,7 +749,7 @@ pub fn plans_doc(page: &fleet_proto::v1::ListPlansResponse) -> Doc {
     let mut doc = Doc::default();
     doc.heading("Stored plans, newest first");
     doc.table(
-        &["id", "created (UTC)", "catalog", "monthly cost"],
+        &["id", "created (UTC)", "catalog", ">monthly cost", "plan"],
         page.plans
             .iter()
             .map(|p| {
@@ -730,6 +758,7 @@ pub fn plans_doc(page: &fleet_proto::v1::ListPlansResponse) -> Doc {
                     format_utc(p.created_at_unix_ms),
                     p.catalog_version.clone(),
                     format_usd(p.total_usd),
+                    p.summary.clone(),
                 ]
             })
             .collect(),
@@ -1105,6 +1134,8 @@ pub struct PoolChange {
     pub sku: String,
     /// Quantization.
     pub quant: String,
+    /// Streams per llama-server instance (N).
+    pub concurrency: u32,
     /// Nodes in plan A (0 when added).
     pub nodes_before: u32,
     /// Nodes in plan B (0 when removed).
@@ -1124,23 +1155,24 @@ pub struct PlanDiff {
     pub cost: Vec<(String, f64, f64)>,
     /// Catalog versions of A and B.
     pub catalog_versions: (String, String),
+    /// Inputs that differ: workloads, limits, owned nodes, assumptions, API prices, versions.
+    pub inputs: Vec<crate::inputs::InputChange>,
 }
 
 impl PlanDiff {
-    /// Returns the changes from `a` to `b`. Pools are matched by (sku, quant).
+    /// Returns the changes from `a` to `b`. Pools are matched by (sku, quant, N).
     pub fn between(a: &Plan, b: &Plan) -> PlanDiff {
         let pool_cost = |p: &fleet_planner::plan::Pool| p.amortization_usd + p.energy_usd;
         let mut pools = Vec::new();
         for old in &a.pools {
-            match b
-                .pools
-                .iter()
-                .find(|p| p.sku == old.sku && p.quant == old.quant)
-            {
+            match b.pools.iter().find(|p| {
+                p.sku == old.sku && p.quant == old.quant && p.concurrency == old.concurrency
+            }) {
                 None => pools.push(PoolChange {
                     change: '-',
                     sku: old.sku.clone(),
                     quant: old.quant.clone(),
+                    concurrency: old.concurrency,
                     nodes_before: old.nodes,
                     nodes_after: 0,
                     monthly_usd_before: pool_cost(old),
@@ -1154,6 +1186,7 @@ impl PlanDiff {
                             change: '~',
                             sku: old.sku.clone(),
                             quant: old.quant.clone(),
+                            concurrency: old.concurrency,
                             nodes_before: old.nodes,
                             nodes_after: new.nodes,
                             monthly_usd_before: pool_cost(old),
@@ -1164,15 +1197,14 @@ impl PlanDiff {
             }
         }
         for new in &b.pools {
-            if !a
-                .pools
-                .iter()
-                .any(|p| p.sku == new.sku && p.quant == new.quant)
-            {
+            if !a.pools.iter().any(|p| {
+                p.sku == new.sku && p.quant == new.quant && p.concurrency == new.concurrency
+            }) {
                 pools.push(PoolChange {
                     change: '+',
                     sku: new.sku.clone(),
                     quant: new.quant.clone(),
+                    concurrency: new.concurrency,
                     nodes_before: 0,
                     nodes_after: new.nodes,
                     monthly_usd_before: 0.0,
@@ -1200,6 +1232,7 @@ impl PlanDiff {
             pools,
             cost,
             catalog_versions: (a.catalog_version.clone(), b.catalog_version.clone()),
+            inputs: crate::inputs::input_changes(a, b),
         }
     }
 }
@@ -1222,9 +1255,37 @@ pub fn diff_doc(a: &str, b: &str, diff: &PlanDiff) -> Doc {
             diff.catalog_versions.0, diff.catalog_versions.1
         ));
     }
+    diff_sections(&mut doc, diff, ("A", "B"));
+    doc
+}
+
+/// Appends what changed: the inputs, then pools, node counts and cost; `columns` names the two
+/// plans in the inputs table.
+pub fn diff_sections(doc: &mut Doc, diff: &PlanDiff, columns: (&str, &str)) {
+    if diff.inputs.is_empty() {
+        doc.para(
+            "Inputs: the same workloads, limits, owned nodes, cost assumptions and API prices.",
+        );
+    } else {
+        doc.para("Inputs:");
+        doc.table(
+            &["", "input", columns.0, columns.1],
+            diff.inputs
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.change.to_string(),
+                        c.what.clone(),
+                        c.before.clone(),
+                        c.after.clone(),
+                    ]
+                })
+                .collect(),
+        );
+    }
     if diff.pools.is_empty() && diff.cost.is_empty() {
         doc.para("No changes in pools, node counts or cost.");
-        return doc;
+        return;
     }
     let change = |before: f64, after: f64| {
         format!(
@@ -1240,7 +1301,7 @@ pub fn diff_doc(a: &str, b: &str, diff: &PlanDiff) -> Doc {
         .map(|p| {
             vec![
                 p.change.to_string(),
-                format!("pool {} {}", p.sku, p.quant),
+                format!("pool {}", pool_label_parts(&p.sku, &p.quant, p.concurrency)),
                 format!("{} → {}", p.nodes_before, p.nodes_after),
                 change(p.monthly_usd_before, p.monthly_usd_after),
             ]
@@ -1252,7 +1313,6 @@ pub fn diff_doc(a: &str, b: &str, diff: &PlanDiff) -> Doc {
             .map(|(name, x, y)| vec!["~".to_string(), name.clone(), String::new(), change(*x, *y)]),
     );
     doc.table(&["", "what", "nodes", "monthly USD (capex: one-off)"], rows);
-    doc
 }
 
 #[cfg(test)]

@@ -1,33 +1,18 @@
 //! The CLI as a user runs it: help and every output format as snapshots (numbers checked by
 //! hand once, see the comments), and bad input as one line on stderr with a non-zero exit.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use fleet_planner::units::format_usd;
+
+mod common;
+use common::{TestPlanner, cli_on};
 
 /// Runs the CLI in-process on a fresh database of its own, so catalog versions in snapshots
 /// are those of a freshly seeded catalog.
 fn cli(args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     cli_on(&dir, args)
-}
-
-/// Runs the CLI in-process on the database in `dir`.
-fn cli_on(dir: &tempfile::TempDir, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_planner-cli"))
-        .args(args)
-        .env_remove("PLANNER_OUTPUT")
-        .env_remove("PLANNER_ENDPOINT")
-        .env_remove("PLANNER_TLS_CA_FILE")
-        .env_remove("PLANNER_TLS_DOMAIN")
-        .env_remove("PLANNER_TRUST_PUBLISHED")
-        .env_remove("PLANNER_CHECK_STRICT")
-        .env(
-            "PLANNER_DATABASE_URL",
-            format!("sqlite:{}", dir.path().join("cli.db").display()),
-        )
-        .output()
-        .expect("planner-cli runs")
 }
 
 fn stdout(args: &[&str]) -> String {
@@ -456,54 +441,6 @@ fn plans_are_listed_shown_rerun_and_diffed() {
 
     let throughput = run(&["throughput"]);
     assert!(throughput.contains("estimated ±25%"), "{throughput}");
-}
-
-/// A `fleet-planner` served in this test process on 127.0.0.1:0 (over TLS with `tls`).
-struct TestPlanner {
-    runtime: tokio::runtime::Runtime,
-    address: std::net::SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestPlanner {
-    fn start(tls: Option<fleet_planner::tls::ServerIdentity>) -> TestPlanner {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("server.db").display());
-        let (address, stop, server) = runtime.block_on(async {
-            let store = fleet_store::Store::connect(&url).await.unwrap();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let address = listener.local_addr().unwrap();
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(fleet_planner::server::serve(
-                listener,
-                None,
-                store,
-                fleet_planner::server::ServeOptions {
-                    tls,
-                    ..fleet_planner::server::ServeOptions::default()
-                },
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
-            (address, stop, server)
-        });
-        TestPlanner {
-            runtime,
-            address,
-            stop,
-            server,
-            _dir: dir,
-        }
-    }
-
-    fn stop(self) {
-        let _ = self.stop.send(());
-        self.runtime.block_on(self.server).unwrap().unwrap();
-    }
 }
 
 fn tls_fixture(name: &str) -> String {

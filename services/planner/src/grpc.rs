@@ -26,6 +26,8 @@ use crate::throughput::{
 };
 use crate::units::TokenCount;
 
+pub mod sweep;
+
 /// Most observations one ReportObservations message may carry.
 pub const MAX_OBSERVATIONS_PER_BATCH: usize = 10_000;
 /// Largest request the planner service decodes.
@@ -812,11 +814,13 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
                 plans: page
                     .plans
                     .into_iter()
-                    .map(|p| pb::PlanSummary {
+                    .zip(page.summaries)
+                    .map(|(p, summary)| pb::PlanSummary {
                         id: p.id,
                         created_at_unix_ms: p.created_at_unix_ms,
                         catalog_version: p.catalog_version,
                         total_usd: p.total_usd,
+                        summary,
                     })
                     .collect(),
                 next_page_token: page.next_page_token,
@@ -1090,6 +1094,15 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
             })
         })
         .await
+    }
+
+    type SweepStream = sweep::SweepStream;
+
+    async fn sweep(
+        &self,
+        request: Request<pb::SweepRequest>,
+    ) -> Result<Response<Self::SweepStream>, Status> {
+        sweep::handle(self, request).await
     }
 }
 

@@ -18,6 +18,7 @@
 //! | [`solve`] | the mixed-integer program over hour buckets and [`solve::propose`]; large models decomposed |
 //! | [`interior_point`] | an interior-point LP solver for block-angular programs, with duals |
 //! | [`backend`] | the MIP backends: microlp, and HiGHS with the `highs` feature |
+//! | [`sweep`] | one request over a range of demand or API prices: break-evens by bisection |
 //! | [`schedule`] | the per-hour schedule and [`plan::Plan::routing_at`] for a gateway |
 //! | [`plan`] | what a plan says: pools, routes, cost, baselines, solver report |
 //! | [`error`] | [`PlanError`] |
@@ -51,6 +52,7 @@ pub mod schedule;
 pub mod server;
 pub mod service;
 pub mod solve;
+pub mod sweep;
 pub mod throughput;
 pub mod tls;
 pub mod units;

@@ -211,6 +211,9 @@ pub struct Baseline {
     pub infeasible_reason: Option<String>,
     /// Whether this is the cheapest single-SKU fleet.
     pub best_single_sku: bool,
+    /// The SKU id of a single-SKU baseline (absent in plans made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
 }
 
 /// Kinds of baseline.
@@ -291,4 +294,59 @@ pub struct DecompositionReport {
     pub closest_left_out: Option<(String, f64)>,
     /// Time in the relaxation and pricing.
     pub lp_ms: f64,
+}
+
+impl Plan {
+    /// Returns the plan in one line: demand, workloads and fleet, e.g. `1.5B tokens/month, 1
+    /// workload (default): 10 × mac-studio-m3-ultra-512 Q4_K_M N=2`.
+    pub fn summary(&self) -> String {
+        summary_line(&self.workloads, &self.baselines, &self.cost)
+    }
+}
+
+/// Returns [`Plan::summary`] from the fields it reads (a listing parses only those).
+pub fn summary_line(
+    workloads: &[Workload],
+    baselines: &[Baseline],
+    cost: &CostBreakdown,
+) -> String {
+    let tokens: f64 = workloads
+        .iter()
+        .map(|w| w.monthly_tokens.get() as f64)
+        .sum();
+    const NAMES_SHOWN: usize = 3;
+    let names: Vec<&str> = workloads
+        .iter()
+        .take(NAMES_SHOWN)
+        .map(|w| w.name.as_str())
+        .collect();
+    let more = workloads.len().saturating_sub(NAMES_SHOWN);
+    let more = if more > 0 {
+        format!(" +{more} more")
+    } else {
+        String::new()
+    };
+    let fleet = baselines
+        .iter()
+        .find(|b| b.kind == BaselineKind::Optimum)
+        .map_or("-", |b| b.fleet.as_str());
+    let api = if cost.tokens_api > 0.5 {
+        if cost.tokens_local > 0.5 {
+            format!(
+                ", {} to the API",
+                crate::units::format_tokens(cost.tokens_api)
+            )
+        } else {
+            ", all to the API".to_string()
+        }
+    } else {
+        String::new()
+    };
+    format!(
+        "{} tokens/month, {} workload{} ({}{more}): {fleet}{api}",
+        crate::units::format_tokens(tokens),
+        workloads.len(),
+        if workloads.len() == 1 { "" } else { "s" },
+        names.join(", "),
+    )
 }

@@ -115,11 +115,22 @@ struct StoredRequest {
     request: PlanRequest,
 }
 
+/// The fields of a stored plan its summary needs; the rest of the JSON is skipped unparsed.
+#[derive(Deserialize)]
+struct PlanHead {
+    workloads: Vec<crate::demand::Workload>,
+    baselines: Vec<crate::plan::Baseline>,
+    cost: crate::plan::CostBreakdown,
+}
+
 /// A page of plan summaries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanPage {
     /// Newest first.
     pub plans: Vec<PlanSummaryRow>,
+    /// One line per plan, in the order of `plans`: demand, workloads and fleet
+    /// ([`Plan::summary`]).
+    pub summaries: Vec<String>,
     /// Token of the next page; empty when this is the last.
     pub next_page_token: String,
 }
@@ -200,6 +211,9 @@ pub struct Planner {
     caches: Arc<Mutex<Caches>>,
     /// One throughput-model rebuild at a time; callers that arrive during one reuse its result.
     rebuild_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The embedded catalog version the database was seeded from (`seed-2026-12`), which
+    /// names the catalog in its version label.
+    seeded_from: Option<String>,
 }
 
 impl std::fmt::Debug for Planner {
@@ -262,14 +276,16 @@ impl Planner {
         settings: PlannerSettings,
         metrics: Metrics,
     ) -> Result<Planner, ServiceError> {
-        let planner = Planner {
+        let mut planner = Planner {
             store,
             settings,
             metrics,
             caches: Arc::new(Mutex::new(Caches::default())),
             rebuild_lock: Arc::new(tokio::sync::Mutex::new(())),
+            seeded_from: None,
         };
         planner.seed_default_catalog().await?;
+        planner.seeded_from = planner.store.get_meta(SEEDED_FROM_KEY).await?;
         planner.catalog().await?;
         Ok(planner)
     }
@@ -309,11 +325,22 @@ impl Planner {
         Ok(())
     }
 
+    /// Returns the catalog version as plans and listings show it: the version of the catalog
+    /// the database was seeded from and the store's revision counter, `seed-2026-12 (rev 18)`
+    /// (the counter alone for a database without a seed record). Plans keep the label they
+    /// were made with.
+    pub fn catalog_version_label(&self, revision: u64) -> String {
+        match &self.seeded_from {
+            Some(seed) => format!("{seed} (rev {revision})"),
+            None => revision.to_string(),
+        }
+    }
+
     /// Returns the catalog as stored: hardware, benchmarks and API offers from the database;
     /// models, quantizations and cost defaults from the embedded default.
     pub async fn catalog(&self) -> Result<Arc<Catalog>, ServiceError> {
         loop {
-            let version = self.store.catalog_version().await?.to_string();
+            let version = self.catalog_version_label(self.store.catalog_version().await?);
             if let Some(cached) = self.lock().catalog.clone()
                 && cached.version == version
             {
@@ -323,7 +350,7 @@ impl Planner {
             let benchmarks = self.store.list_benchmarks().await?;
             let apis = self.store.list_api_offers().await?;
             // A write between the reads would mix two versions; read again if one happened.
-            if self.store.catalog_version().await?.to_string() != version {
+            if self.catalog_version_label(self.store.catalog_version().await?) != version {
                 continue;
             }
             let mut catalog = Catalog::embedded_default();
@@ -499,6 +526,15 @@ impl Planner {
             })
     }
 
+    /// Returns a stored plan's one-line summary ([`Plan::summary`]), reading only the fields it
+    /// needs; a record this build cannot read says so instead of failing the listing.
+    async fn plan_summary(&self, id: &str) -> Result<String, ServiceError> {
+        let row = self.plan_row(id).await?;
+        Ok(serde_json::from_str::<PlanHead>(&row.plan_json)
+            .map(|head| crate::plan::summary_line(&head.workloads, &head.baselines, &head.cost))
+            .unwrap_or_else(|error| format!("unreadable plan: {error}")))
+    }
+
     /// Returns the request a stored plan was made from.
     pub async fn plan_request(&self, id: &str) -> Result<PlanRequest, ServiceError> {
         let row = self.plan_row(id).await?;
@@ -544,8 +580,13 @@ impl Planner {
         } else {
             String::new()
         };
+        let mut summaries = Vec::with_capacity(plans.len());
+        for plan in &plans {
+            summaries.push(self.plan_summary(&plan.id).await?);
+        }
         Ok(PlanPage {
             plans,
+            summaries,
             next_page_token,
         })
     }
@@ -585,7 +626,7 @@ impl Planner {
         }
         check_edit(&candidate, "hardware")?;
         let version = self.store.upsert_hardware(&hardware_row(&sku)).await?;
-        Ok(version.to_string())
+        Ok(self.catalog_version_label(version))
     }
 
     /// Deletes a hardware SKU and its benchmarks; returns the new catalog version.
@@ -593,7 +634,8 @@ impl Planner {
         if id.trim().is_empty() {
             return Err(ServiceError::invalid("id", "must not be empty"));
         }
-        Ok(self.store.delete_hardware(id).await?.to_string())
+        let version = self.store.delete_hardware(id).await?;
+        Ok(self.catalog_version_label(version))
     }
 
     /// Inserts or replaces a benchmark; returns the new catalog version.
@@ -614,12 +656,13 @@ impl Planner {
             .store
             .upsert_benchmark(&benchmark_row(&benchmark))
             .await?;
-        Ok(version.to_string())
+        Ok(self.catalog_version_label(version))
     }
 
     /// Deletes a benchmark; returns the new catalog version.
     pub async fn delete_benchmark(&self, key: BenchmarkKey) -> Result<String, ServiceError> {
-        Ok(self.store.delete_benchmark(&key).await?.to_string())
+        let version = self.store.delete_benchmark(&key).await?;
+        Ok(self.catalog_version_label(version))
     }
 
     /// Inserts or replaces an API offer; returns the new catalog version.
@@ -631,7 +674,7 @@ impl Planner {
         }
         check_edit(&candidate, "api_offer")?;
         let version = self.store.upsert_api_offer(&api_offer_row(&offer)).await?;
-        Ok(version.to_string())
+        Ok(self.catalog_version_label(version))
     }
 
     /// Deletes an API offer; returns the new catalog version.
@@ -639,7 +682,8 @@ impl Planner {
         if id.trim().is_empty() {
             return Err(ServiceError::invalid("id", "must not be empty"));
         }
-        Ok(self.store.delete_api_offer(id).await?.to_string())
+        let version = self.store.delete_api_offer(id).await?;
+        Ok(self.catalog_version_label(version))
     }
 
     /// Registers a node (or updates its SKU and labels); returns it and its acked-through seq.
@@ -711,6 +755,40 @@ impl Planner {
         let cached = caches.acked_through.entry(node_id.to_string()).or_insert(0);
         *cached = (*cached).max(through);
         Ok(*cached)
+    }
+
+    /// Plans the request over `spec` against the current catalog and throughput model
+    /// ([`crate::sweep::sweep`]), off the async runtime, within `time_limit_s` for the whole
+    /// sweep; `progress` hears about each plan made. A read: nothing is stored.
+    pub async fn sweep(
+        &self,
+        request: PlanRequest,
+        spec: crate::sweep::SweepSpec,
+        time_limit_s: f64,
+        progress: impl Fn(crate::sweep::SweepProgress) + Send + Sync + 'static,
+    ) -> Result<crate::sweep::Sweep, ServiceError> {
+        let catalog = self.catalog().await?;
+        let throughput = self.throughput().await?;
+        let settings = crate::sweep::SweepSettings {
+            solve: self.settings.solve,
+            time_limit_s,
+            workers: 0,
+        };
+        let started = Instant::now();
+        let swept = tokio::task::spawn_blocking(move || {
+            crate::sweep::sweep(
+                &catalog,
+                &throughput.model,
+                &request,
+                &spec,
+                settings,
+                &progress,
+            )
+        })
+        .await
+        .map_err(|error| PlanError::Solver(format!("sweep task failed: {error}")))?;
+        self.metrics.observe_solve(started.elapsed());
+        Ok(swept?)
     }
 
     /// Checks the database answers.

@@ -152,10 +152,14 @@ pub fn propose_with(
             savings_vs_baseline_usd: None,
             infeasible_reason: Some(reason),
             best_single_sku: false,
+            sku: Some(problem.skus[sku_index].id.clone()),
         };
         match problem.solve(Restriction::SingleSku(sku_index), settings, deadline) {
             Ok(solution) => Ok((
-                problem.baseline_from(&name, BaselineKind::SingleSku, &solution),
+                Baseline {
+                    sku: Some(problem.skus[sku_index].id.clone()),
+                    ..problem.baseline_from(&name, BaselineKind::SingleSku, &solution)
+                },
                 Some(solution),
             )),
             Err(SolveFailure::Infeasible) => Ok((
@@ -1698,6 +1702,7 @@ impl<'a> Problem<'a> {
             savings_vs_baseline_usd: None,
             infeasible_reason: blocked,
             best_single_sku: false,
+            sku: None,
         }
     }
 
@@ -1713,6 +1718,7 @@ impl<'a> Problem<'a> {
             savings_vs_baseline_usd: None,
             infeasible_reason: None,
             best_single_sku: false,
+            sku: None,
         }
     }
 

@@ -59,6 +59,7 @@ fn planner_service_has_every_rpc() {
         "DeleteApiOffer",
         "GetThroughputModel",
         "CheckCatalog",
+        "Sweep",
     ] {
         assert!(
             methods.iter().any(|m| m == rpc),
