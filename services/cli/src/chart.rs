@@ -403,7 +403,8 @@ fn log_interpolate(points: &[(f64, f64)], x: f64) -> Option<f64> {
 }
 
 /// Returns the plan's hourly schedule as stacked areas: each pool's local tokens, then the
-/// API's, per hour of the cycle.
+/// API's, per hour of the cycle; with the worst pool's TTFT p95 per hour as a line on a second
+/// axis (`fleet_planner::latency`; hours whose queue is unstable are left out of the line).
 pub fn schedule_svg(plan: &Plan) -> String {
     let title = "Tokens per hour: local pools and the API";
     let mut svg = String::new();
@@ -452,16 +453,33 @@ fn draw_schedule(root: &DrawingArea<SVGBackend<'_>, Shift>, plan: &Plan, title: 
         return;
     }
     let hours = schedule.hours as f64;
+    // The worst pool's TTFT p95 in each hour, seconds.
+    let latency = fleet_planner::latency::hourly(plan);
+    let p95: Vec<(f64, f64)> = schedule
+        .hourly
+        .iter()
+        .filter_map(|hour| {
+            latency
+                .iter()
+                .filter(|l| l.hour == hour.hour)
+                .filter_map(|l| l.ttft_p95_s)
+                .reduce(f64::max)
+                .map(|p| (f64::from(hour.hour) + 0.5, p))
+        })
+        .collect();
+    let p95_top = p95.iter().map(|p| p.1).fold(0.0, f64::max);
     let _ = root.fill(&WHITE);
-    let Ok(mut chart) = ChartBuilder::on(root)
+    let Ok(chart) = ChartBuilder::on(root)
         .caption(title, (FONT, 22))
         .margin(16)
         .x_label_area_size(56)
         .y_label_area_size(84)
+        .right_y_label_area_size(if p95.is_empty() { 0 } else { 84 })
         .build_cartesian_2d(0.0..hours, 0.0..peak * 1.15)
     else {
         return;
     };
+    let mut chart = chart.set_secondary_coord(0.0..hours, 0.0..(p95_top * 1.15).max(1.0));
     let week = schedule.hours != 24;
     let _ = chart
         .configure_mesh()
@@ -510,6 +528,25 @@ fn draw_schedule(root: &DrawingArea<SVGBackend<'_>, Shift>, plan: &Plan, title: 
             drawn.label(name).legend(move |(x, y)| {
                 Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled())
             });
+        }
+    }
+    if !p95.is_empty() {
+        let _ = chart
+            .configure_secondary_axes()
+            .y_desc("TTFT p95, seconds (line)")
+            .y_label_formatter(&|v| format!("{v:.0} s"))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw();
+        let line = RGBColor(0x00, 0x00, 0x00);
+        if let Ok(drawn) =
+            chart.draw_secondary_series(LineSeries::new(p95.clone(), line.stroke_width(2)))
+        {
+            drawn
+                .label("TTFT p95, worst pool (right axis)")
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], line.stroke_width(2))
+                });
         }
     }
     let _ = chart
@@ -591,6 +628,29 @@ fn draw_cost_split(root: &DrawingArea<SVGBackend<'_>, Shift>, plan: &Plan, title
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The schedule chart carries the TTFT p95 line on its own axis when the plan has local
+    /// pools, and none for an all-API plan.
+    #[test]
+    fn the_schedule_chart_draws_the_ttft_p95_line_of_local_pools() {
+        let catalog = fleet_planner::Catalog::embedded_default();
+        let throughput = fleet_planner::ThroughputModel::from_catalog(&catalog);
+        let plan_for = |local_only: bool| {
+            let mut w =
+                fleet_planner::Workload::new("chat", fleet_planner::TokenCount(1_500_000_000));
+            w.local_only = local_only;
+            let request = fleet_planner::PlanRequest {
+                workloads: vec![w],
+                ..Default::default()
+            };
+            fleet_planner::propose(&catalog, &throughput, &request).unwrap()
+        };
+        let local = schedule_svg(&plan_for(true));
+        assert!(local.contains("TTFT p95, seconds (line)"), "{local}");
+        assert!(local.contains("TTFT p95, worst pool (right axis)"));
+        let api = schedule_svg(&plan_for(false));
+        assert!(!api.contains("TTFT p95"));
+    }
 
     #[test]
     fn money_labels_are_short() {
