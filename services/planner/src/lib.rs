@@ -30,12 +30,14 @@
 //! | [`server`] | [`server::serve`]: gRPC, health, reflection and `/metrics` on injected listeners |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`tls`] | TLS for gRPC: the server's certificate and key, the CA a client trusts |
+//! | [`env`] | env twins of flags: an empty variable counts as unset, in every binary |
 
 pub mod auth;
 pub mod backend;
 pub mod catalog;
 pub mod cost;
 pub mod demand;
+pub mod env;
 pub mod error;
 pub mod grpc;
 pub mod interior_point;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use fleet_planner::auth::{AuthPolicy, BearerToken};
 use fleet_planner::server::{ServeOptions, serve};
 use fleet_planner::service::{PlannerSettings, default_database_url};
@@ -198,7 +198,11 @@ fn redact_url(url: &str) -> String {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // An env twin set to "" (PLANNER_SOLVER=) counts as unset, not as an empty value.
+    let args = fleet_planner::env::ignore_empty_env(Args::command())
+        .try_get_matches()
+        .and_then(|matches| Args::from_arg_matches(&matches))
+        .unwrap_or_else(|error| error.exit());
     init_tracing(args.log_format, args.log_level.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -503,6 +503,50 @@ fn table(
         ia,
         &["owned_nodes_per_sku", "quantum-abacus"],
     ));
+    // ---- Propose: values each finite and typed, but not physical (issue 16 §4).
+    for (label, v) in [
+        ("5e-324", 5e-324),
+        ("1e-300", 1e-300),
+        ("0.5", 0.5),
+        ("1e9", 1e9),
+    ] {
+        rows.push(row(
+            format!("amortization_months {label}"),
+            with_request(|r| r.amortization_months = Some(v)),
+            ia,
+            &["overrides.amortization_months", &format!("{v}")],
+        ));
+    }
+    rows.push(row(
+        "utilization_cap 1e-300",
+        with_request(|r| r.utilization_cap = Some(1e-300)),
+        ia,
+        &["overrides.utilization_cap", &format!("{}", 1e-300)],
+    ));
+    rows.push(row(
+        "budget_usd 1e308",
+        with_request(|r| r.budget_usd = Some(1e308)),
+        ia,
+        &["constraints.budget_usd", &format!("{}", 1e308)],
+    ));
+    rows.push(row(
+        "site_power_cap_w 1e308",
+        with_request(|r| r.site_power_cap_w = Some(1e308)),
+        ia,
+        &["constraints.site_power_cap_w", &format!("{}", 1e308)],
+    ));
+    for (label, weights) in [
+        ("24 × 1e308", vec![1e308; 24]),
+        ("168 × f64::MAX", vec![f64::MAX; 168]),
+    ] {
+        rows.push(row(
+            format!("hourly_weights {label}: the sum overflows"),
+            with_workload(|w| w.hourly_weights = weights),
+            ia,
+            &["workloads[0]", "weights", "inf"],
+        ));
+    }
+
     rows.push(row(
         "oversized message (9 MiB name)",
         with_workload(|w| w.name = "x".repeat(9 * 1024 * 1024)),
@@ -641,6 +685,14 @@ fn table(
         ia,
         &["hardware.accelerators"],
     ));
+    for accelerators in [1u32 << 31, u32::MAX, 1_025] {
+        rows.push(row(
+            format!("hardware {accelerators} accelerators"),
+            hw_edit(&|h| h.accelerators = accelerators),
+            ia,
+            &["hardware.accelerators", &accelerators.to_string(), "1024"],
+        ));
+    }
     rows.push(row(
         "hardware idle power above full power".to_string(),
         hw_edit(&|h| h.power_idle_w = h.power_full_w + 1.0),
@@ -1222,32 +1274,35 @@ async fn extreme_values_get_a_finite_plan_or_a_clean_refusal() {
             with_workload(|w| w.monthly_tokens = fleet_planner::demand::MAX_MONTHLY_TOKENS),
         ),
         ("1 token a month", with_workload(|w| w.monthly_tokens = 1)),
-        ("budget 1e308", with_request(|r| r.budget_usd = Some(1e308))),
         (
-            "site power cap 1e308",
-            with_request(|r| r.site_power_cap_w = Some(1e308)),
+            "budget at its limit",
+            with_request(|r| r.budget_usd = Some(1e12)),
+        ),
+        (
+            "site power cap at its limit",
+            with_request(|r| r.site_power_cap_w = Some(1e10)),
+        ),
+        (
+            "amortization 1 month (the shortest)",
+            with_request(|r| r.amortization_months = Some(1.0)),
+        ),
+        (
+            "utilization cap 0.01 (the lowest)",
+            with_request(|r| r.utilization_cap = Some(0.01)),
+        ),
+        (
+            "hourly weights 1e306 each (the sum is finite)",
+            with_workload(|w| w.hourly_weights = vec![1e306; 24]),
         ),
         (
             "electricity 1e308 $/kWh",
             with_request(|r| r.electricity_usd_per_kwh = Some(1e308)),
-        ),
-        (
-            "amortization 1e-300 months",
-            with_request(|r| r.amortization_months = Some(1e-300)),
-        ),
-        (
-            "utilization cap 1e-300",
-            with_request(|r| r.utilization_cap = Some(1e-300)),
         ),
         ("ttft 1e-300 ms", with_workload(|w| w.ttft_p95_ms = 1e-300)),
         ("ttft 1e308 ms", with_workload(|w| w.ttft_p95_ms = 1e308)),
         (
             "min decode 1e308 tok/s",
             with_workload(|w| w.min_decode_tok_s = Some(1e308)),
-        ),
-        (
-            "hourly weights 1e308 each",
-            with_workload(|w| w.hourly_weights = vec![1e308; 24]),
         ),
         (
             "hourly weights 1e-308 each",
@@ -1278,11 +1333,22 @@ async fn extreme_values_get_a_finite_plan_or_a_clean_refusal() {
         let Call::Propose(request) = call else {
             unreachable!()
         };
+        let demand: f64 = request
+            .workloads
+            .iter()
+            .map(|w| w.monthly_tokens as f64)
+            .sum();
         match tokio::time::timeout(CALL_LIMIT, planner.propose(request)).await {
             Err(_) => failures.push(format!("{what}: no answer within {CALL_LIMIT:?}")),
             Ok(Ok(response)) => {
                 let plan = response.into_inner().plan.unwrap();
                 let cost = plan.cost.unwrap();
+                // A plan serves what was asked: 24 × 1e308 weights once stored a $0 plan
+                // serving 0 tokens.
+                let served = cost.tokens_local + cost.tokens_api;
+                if (served - demand).abs() > demand * 1e-6 + 1.0 {
+                    failures.push(format!("{what}: plan serves {served} of {demand} tokens"));
+                }
                 for (name, value) in [
                     ("total_usd", cost.total_usd),
                     ("capex_usd", cost.capex_usd),
