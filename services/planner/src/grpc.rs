@@ -46,6 +46,11 @@ impl From<ServiceError> for Status {
         match &error {
             ServiceError::Invalid { .. } => Status::invalid_argument(error.to_string()),
             ServiceError::NotFound { .. } => Status::not_found(error.to_string()),
+            ServiceError::AlreadyExists { .. } => Status::already_exists(error.to_string()),
+            ServiceError::Busy { .. } => {
+                tracing::warn!(%error, "propose refused: no solve slot");
+                Status::resource_exhausted(error.to_string())
+            }
             ServiceError::Plan(plan_error) => match plan_error {
                 PlanError::InvalidRequest { .. } => Status::invalid_argument(error.to_string()),
                 PlanError::Infeasible { .. } | PlanError::Catalog(_) => {
@@ -118,6 +123,27 @@ fn bounded_map<'a>(
         bounded(&format!("{field}[{key}]"), value, MAX_TEXT_BYTES)?;
     }
     Ok(())
+}
+
+/// Returns when the caller stops waiting: now plus its `grpc-timeout` header (`1-8 digits` and
+/// a unit H, M, S, m, u or n), if it sent one that parses.
+fn caller_deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Instant> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    let timeout = match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3_600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    };
+    Instant::now().checked_add(timeout)
 }
 
 /// Runs a handler and records its outcome and latency.
@@ -786,8 +812,9 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
     ) -> Result<Response<pb::ProposeResponse>, Status> {
         instrumented(&self.planner, "Propose", async {
             self.auth.check(request.metadata(), Access::Read)?;
+            let deadline = caller_deadline(request.metadata());
             let request = plan_request_from_pb(request.into_inner())?;
-            let stored = self.planner.propose(request).await?;
+            let stored = self.planner.propose_within(request, deadline).await?;
             Ok(pb::ProposeResponse {
                 plan: Some(plan_to_pb(&stored)?),
             })
@@ -817,9 +844,10 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
     ) -> Result<Response<pb::RerunPlanResponse>, Status> {
         instrumented(&self.planner, "RerunPlan", async {
             self.auth.check(request.metadata(), Access::Read)?;
+            let deadline = caller_deadline(request.metadata());
             let id = request.into_inner().id;
             id_field("id", &id)?;
-            let stored = self.planner.rerun_plan(&id).await?;
+            let stored = self.planner.rerun_plan(&id, deadline).await?;
             Ok(pb::RerunPlanResponse {
                 plan: Some(plan_to_pb(&stored)?),
                 previous_id: id,
@@ -1413,6 +1441,47 @@ async fn ingest_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_in_every_unit_and_garbage_is_no_deadline() {
+        let deadline_in = |value: &str| {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            metadata.insert("grpc-timeout", value.parse().unwrap());
+            let before = Instant::now();
+            caller_deadline(&metadata).map(|d| d.duration_since(before))
+        };
+        let close = |got: Option<Duration>, want: Duration| {
+            got.is_some_and(|got| got >= want && got < want + Duration::from_secs(1))
+        };
+        assert!(close(deadline_in("2H"), Duration::from_secs(7_200)));
+        assert!(close(deadline_in("3M"), Duration::from_secs(180)));
+        assert!(close(deadline_in("5S"), Duration::from_secs(5)));
+        assert!(close(deadline_in("250m"), Duration::from_millis(250)));
+        assert!(close(
+            deadline_in("99999999u"),
+            Duration::from_micros(99_999_999)
+        ));
+        assert!(close(deadline_in("7n"), Duration::from_nanos(7)));
+        for garbage in ["", "S", "5", "5s", "123456789S", "-1S", "1.5S", "xS"] {
+            assert_eq!(deadline_in(garbage), None, "{garbage:?}");
+        }
+        assert_eq!(caller_deadline(&tonic::metadata::MetadataMap::new()), None);
+    }
+
+    #[test]
+    fn busy_is_resource_exhausted_and_already_exists_is_not_unavailable() {
+        let status = Status::from(ServiceError::Busy {
+            slots: 2,
+            waited_ms: 750,
+        });
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(status.message().contains("all 2 solve slots are busy"));
+        let status = Status::from(ServiceError::from(fleet_store::StoreError::AlreadyExists {
+            what: "plan",
+            id: "p".into(),
+        }));
+        assert_eq!(status.code(), tonic::Code::AlreadyExists);
+    }
 
     #[test]
     fn a_time_limit_without_a_fleet_is_deadline_exceeded_naming_the_limit() {

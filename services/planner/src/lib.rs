@@ -57,6 +57,6 @@ pub use catalog::Catalog;
 pub use demand::{PlanRequest, Workload};
 pub use error::PlanError;
 pub use plan::Plan;
-pub use solve::{SolveSettings, propose, propose_with};
+pub use solve::{SolveSettings, propose, propose_cancellable, propose_with};
 pub use throughput::ThroughputModel;
 pub use units::TokenCount;

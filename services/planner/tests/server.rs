@@ -1265,7 +1265,7 @@ async fn trust_published_is_stored_with_the_request_and_kept_by_rerun() {
                 .trust_published,
             trust_published
         );
-        let rerun = planner.rerun_plan(&stored.id).await.unwrap();
+        let rerun = planner.rerun_plan(&stored.id, None).await.unwrap();
         assert_ne!(rerun.id, stored.id);
         assert_eq!(
             planner
