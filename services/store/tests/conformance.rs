@@ -177,6 +177,7 @@ conformance!(
     contiguous_seq_stops_at_the_first_gap,
     observations_filter_and_round_trip,
     observations_reject_unstorable_values,
+    values_the_database_refuses_are_invalid_data,
     data_survives_reopening,
     physics_specs_round_trip_given_and_not_given,
 );
@@ -716,6 +717,56 @@ async fn observations_reject_unstorable_values(h: Harness) {
         "{rejected:?}"
     );
     assert_eq!(store.count_observations(None).await.unwrap(), 0);
+}
+
+/// A value the backend cannot store is the caller's fault, never an outage (issue 16 §5): on
+/// PostgreSQL a NUL byte in TEXT (SQLSTATE 22021) and a 1 MB key past the index's size limit
+/// (54000) are [`StoreError::InvalidData`], where they were database errors (UNAVAILABLE);
+/// SQLite stores both.
+async fn values_the_database_refuses_are_invalid_data(h: Harness) {
+    let store = &h.store;
+    // Incompressible, so PostgreSQL cannot squeeze it under the index limit.
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let huge_id: String = (0..1_000_000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            char::from(b'a' + (seed % 26) as u8)
+        })
+        .collect();
+    let outcomes = [
+        (
+            "a NUL in a hardware id",
+            store
+                .upsert_hardware(&hardware("a\0b", 1.0))
+                .await
+                .map(drop),
+        ),
+        (
+            "a NUL in a plan id",
+            store.insert_plan(&plan("p\0q", 1)).await,
+        ),
+        (
+            "a 1 MB plan id",
+            store.insert_plan(&plan(&huge_id, 2)).await,
+        ),
+        (
+            "a NUL in a looked-up id",
+            store.get_plan("p\0x").await.map(drop),
+        ),
+    ];
+    for (what, outcome) in outcomes {
+        match (store.backend(), outcome) {
+            (Backend::Postgres, Err(StoreError::InvalidData { reason })) => {
+                assert!(!reason.is_empty(), "{what}");
+            }
+            (Backend::Sqlite, Ok(())) => {}
+            (backend, other) => panic!("{what} on {backend:?}: {other:?}"),
+        }
+    }
+    // The store still works.
+    store.insert_plan(&plan("after", 3)).await.unwrap();
 }
 
 /// Specs and the benchmark context are nullable: `None` (not given) and `Some` both survive a
