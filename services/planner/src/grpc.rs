@@ -1469,7 +1469,7 @@ mod tests {
     }
 
     #[test]
-    fn busy_is_resource_exhausted_and_already_exists_is_not_unavailable() {
+    fn busy_is_resource_exhausted_and_store_data_errors_are_not_unavailable() {
         let status = Status::from(ServiceError::Busy {
             slots: 2,
             waited_ms: 750,
@@ -1481,6 +1481,11 @@ mod tests {
             id: "p".into(),
         }));
         assert_eq!(status.code(), tonic::Code::AlreadyExists);
+        let status = Status::from(ServiceError::from(fleet_store::StoreError::InvalidData {
+            reason: "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
+        }));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().contains("0x00"), "{status:?}");
     }
 
     #[test]

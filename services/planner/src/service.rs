@@ -116,6 +116,11 @@ impl From<StoreError> for ServiceError {
                 field: field.to_string(),
                 reason,
             },
+            // Bad data, not an outage: retrying the same request cannot help.
+            error @ StoreError::InvalidData { .. } => ServiceError::Invalid {
+                field: "request".to_string(),
+                reason: error.to_string(),
+            },
             other => ServiceError::Store(other),
         }
     }
