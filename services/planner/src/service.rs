@@ -383,23 +383,24 @@ impl Planner {
             return Ok(());
         }
         let default = Catalog::embedded_default();
-        if self.store.catalog_is_empty().await? {
-            for sku in &default.hardware {
-                self.store.upsert_hardware(&hardware_row(sku)).await?;
-            }
-            for benchmark in &default.benchmarks {
-                self.store
-                    .upsert_benchmark(&benchmark_row(benchmark))
-                    .await?;
-            }
-            for api in &default.apis {
-                self.store.upsert_api_offer(&api_offer_row(api)).await?;
-            }
+        // One transaction: processes that start at once on a fresh database take turns, and
+        // none reads a half-seeded catalog.
+        let hardware: Vec<HardwareRow> = default.hardware.iter().map(hardware_row).collect();
+        let benchmarks: Vec<BenchmarkRow> = default.benchmarks.iter().map(benchmark_row).collect();
+        let apis: Vec<ApiOfferRow> = default.apis.iter().map(api_offer_row).collect();
+        let seeded = self
+            .store
+            .seed_catalog(
+                SEEDED_FROM_KEY,
+                &default.version,
+                &hardware,
+                &benchmarks,
+                &apis,
+            )
+            .await?;
+        if seeded {
             tracing::info!(version = %default.version, "seeded the default catalog");
         }
-        self.store
-            .set_meta(SEEDED_FROM_KEY, &default.version)
-            .await?;
         Ok(())
     }
 
