@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use fleet_planner::catalog::Catalog;
 use fleet_planner::cost::{CostAssumptions, breakeven_table, breakeven_table_as_published};
 use fleet_planner::demand::{
@@ -344,8 +344,8 @@ struct RequestArgs {
     /// Electricity price in USD per kWh [default: catalog's 0.16].
     #[arg(long, value_parser = parse_non_negative, allow_hyphen_values = true)]
     kwh_price: Option<f64>,
-    /// Straight-line amortization months [default: catalog's 36].
-    #[arg(long, value_parser = parse_positive, allow_hyphen_values = true)]
+    /// Straight-line amortization months, 1 to 600 [default: catalog's 36].
+    #[arg(long, value_parser = parse_amortization_months, allow_hyphen_values = true)]
     amortization_months: Option<f64>,
     /// Plan on published benchmark figures even where the physics finds them implausible or
     /// impossible (the plan says so); without it such figures give way to the roofline
@@ -376,8 +376,8 @@ struct BreakevenArgs {
     /// Electricity price in USD per kWh [default: catalog's 0.16].
     #[arg(long, value_parser = parse_non_negative, allow_hyphen_values = true)]
     kwh_price: Option<f64>,
-    /// Straight-line amortization months [default: catalog's 36].
-    #[arg(long, value_parser = parse_positive, allow_hyphen_values = true)]
+    /// Straight-line amortization months, 1 to 600 [default: catalog's 36].
+    #[arg(long, value_parser = parse_amortization_months, allow_hyphen_values = true)]
     amortization_months: Option<f64>,
     /// Only this SKU.
     #[arg(long)]
@@ -476,6 +476,18 @@ fn parse_positive(raw: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_amortization_months(raw: &str) -> Result<f64, String> {
+    use fleet_planner::demand::{MAX_AMORTIZATION_MONTHS, MIN_AMORTIZATION_MONTHS};
+    let value = parse_float(raw)?;
+    if (MIN_AMORTIZATION_MONTHS..=MAX_AMORTIZATION_MONTHS).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "'{raw}' must be between {MIN_AMORTIZATION_MONTHS} and {MAX_AMORTIZATION_MONTHS} months"
+        ))
+    }
+}
+
 fn parse_hours_per_day(raw: &str) -> Result<f64, String> {
     let value = parse_float(raw)?;
     if value > 0.0 && value <= 24.0 {
@@ -551,7 +563,11 @@ impl From<PlanError> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // An env twin set to "" (PLANNER_ENDPOINT=) counts as unset, not as an empty value.
+    let parsed = fleet_planner::env::ignore_empty_env(Cli::command())
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
             use clap::error::ErrorKind;

@@ -126,7 +126,9 @@ fn table(dir: &Path) -> Vec<Row> {
             rows.push(propose_with(flag, value, 2, &[flag]));
         }
     }
-    for value in ["0", "-1", "NaN", "inf", "x"] {
+    for value in [
+        "0", "-1", "NaN", "inf", "x", "5e-324", "1e-300", "0.5", "1e9",
+    ] {
         rows.push(propose_with(
             "--amortization-months",
             value,
@@ -303,6 +305,10 @@ fn table(dir: &Path) -> Vec<Row> {
         2,
         &["workload file"],
     ));
+    let long_name = format!(
+        "[[workload]]\nname = \"{}\"\ndemand = \"1B\"\n",
+        "n".repeat(300)
+    );
     let files: Vec<(&str, &str, &[&'static str])> = vec![
         ("broken.toml", "[[workload]\nname = \"a\"", &["broken.toml"]),
         ("broken.json", "{\"workloads\": [", &["broken.json"]),
@@ -377,6 +383,37 @@ fn table(dir: &Path) -> Vec<Row> {
             "bad-model.json",
             "{\"workloads\": [{\"name\": \"a\", \"demand\": \"1B\", \"model\": \"gpt-17\"}]}",
             &["model", "gpt-17"],
+        ),
+        // A duration needs its unit in a file as on the command line (`--ttft 2` is refused).
+        (
+            "unitless-ttft.toml",
+            "[[workload]]\nname = \"a\"\ndemand = \"1B\"\nttft = 2\n",
+            &["workload[0].ttft", "'2'", "missing unit"],
+        ),
+        (
+            "unitless-ttft-text.toml",
+            "[[workload]]\nname = \"a\"\ndemand = \"1B\"\nttft = \"2\"\n",
+            &["workload[0].ttft", "'2'", "missing unit"],
+        ),
+        (
+            "unitless-ttft.json",
+            "{\"workloads\": [{\"name\": \"a\", \"demand\": \"1B\", \"ttft\": 800}]}",
+            &["workload[0].ttft", "'800'", "missing unit"],
+        ),
+        (
+            "tiny-amortization.toml",
+            "amortization_months = 1e-300\n[[workload]]\nname = \"a\"\ndemand = \"1B\"\n",
+            &["amortization_months"],
+        ),
+        (
+            "overflowing-weights.toml",
+            "[[workload]]\nname = \"a\"\ndemand = \"1B\"\nprofile = [1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e308]\n",
+            &["workload[0].profile", "inf"],
+        ),
+        (
+            "long-name.toml",
+            &long_name,
+            &["workloads[0].name", "300 bytes", "256"],
         ),
         (
             "binary.toml",
@@ -459,6 +496,9 @@ fn table(dir: &Path) -> Vec<Row> {
     for value in ["0", "-1", "x", "4294967296"] {
         rows.push(hw("--accelerators", value, 2, &["--accelerators"]));
     }
+    for value in ["2147483648", "4294967295", "1025"] {
+        rows.push(hw("--accelerators", value, 2, &["accelerators", value]));
+    }
     for flag in ["--memory-gb", "--power-full-w"] {
         for value in ["0", "-1", "NaN", "inf", "x"] {
             rows.push(hw(flag, value, 2, &[flag]));
@@ -515,11 +555,14 @@ fn table(dir: &Path) -> Vec<Row> {
         let arg = format!("--kwh-price={value}");
         rows.push(row(&["breakeven", &arg], 2, &["--kwh-price"]));
     }
-    rows.push(row(
-        &["breakeven", "--amortization-months=0"],
-        2,
-        &["--amortization-months"],
-    ));
+    for value in ["0", "5e-324", "1e-300", "601"] {
+        let arg = format!("--amortization-months={value}");
+        rows.push(row(
+            &["breakeven", &arg],
+            2,
+            &["--amortization-months", value],
+        ));
+    }
     rows.push(row(
         &["breakeven", "--min-quant", "Q1_BOGUS"],
         2,
@@ -713,4 +756,46 @@ fn a_time_limit_with_no_fleet_exits_one_with_one_line() {
         stderr.contains("no plan found within the 0.001 s time limit"),
         "{stderr}"
     );
+}
+
+/// Env twins set to "" count as unset (issue 16 §4): `PLANNER_ENDPOINT=` was "invalid URI",
+/// `PLANNER_OUTPUT=` and `PLANNER_SOLVER=` invalid values, `PLANNER_TOKEN_FILE=` a missing file.
+#[test]
+fn empty_env_twins_count_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str], database_url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_planner-cli"))
+            .args(args)
+            .env("PLANNER_ENDPOINT", "")
+            .env("PLANNER_OUTPUT", "")
+            .env("PLANNER_TOKEN_FILE", "")
+            .env("PLANNER_SOLVER", "")
+            .env("PLANNER_TLS_CA_FILE", "")
+            .env("PLANNER_TLS_DOMAIN", "")
+            .env("PLANNER_TRUST_PUBLISHED", "")
+            .env("PLANNER_CHECK_STRICT", "")
+            .env("PLANNER_DATABASE_URL", database_url)
+            .env("XDG_DATA_HOME", &data)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .expect("planner-cli runs")
+    };
+    let url = format!("sqlite:{}", dir.path().join("cli.db").display());
+    let proposed = run(&["propose", "--demand", "1B"], &url);
+    let stderr = String::from_utf8_lossy(&proposed.stderr);
+    assert!(proposed.status.success(), "propose: {stderr}");
+    assert!(
+        String::from_utf8_lossy(&proposed.stdout).contains("Monthly cost"),
+        "the table output, the default: {}",
+        String::from_utf8_lossy(&proposed.stdout)
+    );
+    // An empty database URL is the default database in the data directory.
+    let listed = run(&["plans", "list"], "");
+    assert!(
+        listed.status.success(),
+        "plans list: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(data.join("fleetplan").join("fleetplan.db").exists());
 }

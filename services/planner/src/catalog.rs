@@ -11,6 +11,12 @@ pub const DEFAULT_CATALOG_TOML: &str = include_str!("../../../catalog/default.to
 /// The highest API price per million tokens a catalog accepts (a thousand times the dearest
 /// frontier model's list price).
 pub const MAX_API_USD_PER_MILLION: f64 = 100_000.0;
+/// Most accelerators one node may have: a rack-scale system has 72. Past 2^31 the solver's
+/// instance counts overflow, and placement tries every divisor of the count.
+pub const MAX_ACCELERATORS_PER_NODE: u32 = 1_024;
+/// Most parallel slots (llama-server `--parallel`) one instance may run, in the catalog and in
+/// telemetry: the queueing arithmetic ([`crate::queueing`]) is linear in the slots of a node.
+pub const MAX_SLOTS_PER_INSTANCE: u32 = 4_096;
 
 /// Returns why a catalog could not be loaded; each variant names the record and field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -773,12 +779,15 @@ impl Catalog {
             }
         }
         for h in &self.hardware {
-            if h.accelerators == 0 {
+            if h.accelerators == 0 || h.accelerators > MAX_ACCELERATORS_PER_NODE {
                 return Err(CatalogError::InvalidField {
                     record: "hardware",
                     id: h.id.clone(),
                     field: "accelerators",
-                    reason: "must be at least 1".into(),
+                    reason: format!(
+                        "must be between 1 and {MAX_ACCELERATORS_PER_NODE}, got {}",
+                        h.accelerators
+                    ),
                 });
             }
             positive(
@@ -843,12 +852,15 @@ impl Catalog {
                     target_id: b.quant.clone(),
                 });
             }
-            if b.concurrency == 0 {
+            if b.concurrency == 0 || b.concurrency > MAX_SLOTS_PER_INSTANCE {
                 return Err(CatalogError::InvalidField {
                     record: "benchmark",
                     id,
                     field: "concurrency",
-                    reason: "must be at least 1".into(),
+                    reason: format!(
+                        "must be between 1 and {MAX_SLOTS_PER_INSTANCE}, got {}",
+                        b.concurrency
+                    ),
                 });
             }
             if b.devices_used == 0 || b.devices_used > sku.accelerators {

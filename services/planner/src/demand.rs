@@ -26,6 +26,22 @@ pub const MAX_WORKLOADS: usize = 10_000;
 pub const MAX_MONTHLY_TOKENS: u64 = 10_000_000_000_000;
 /// Highest electricity price accepted, USD per kWh; beyond it costs lose their precision.
 pub const MAX_ELECTRICITY_USD_PER_KWH: f64 = 1_000.0;
+/// Shortest amortization period accepted, months: hardware paid off in under a month is not a
+/// purchase, and a period near zero divides every price into an infinite monthly cost.
+pub const MIN_AMORTIZATION_MONTHS: f64 = 1.0;
+/// Longest amortization period accepted, months (50 years).
+pub const MAX_AMORTIZATION_MONTHS: f64 = 600.0;
+/// Largest capex budget accepted, USD; past it a budget is no limit, and the MIP's arithmetic
+/// loses the fleet's cost in its rounding.
+pub const MAX_BUDGET_USD: f64 = 1e12;
+/// Largest site power cap accepted, W (10 GW, a large power plant).
+pub const MAX_SITE_POWER_CAP_W: f64 = 1e10;
+/// Smallest utilization cap accepted: below 1% a node is never worth buying.
+pub const MIN_UTILIZATION_CAP: f64 = 0.01;
+/// Longest bytes of a workload's name (and of any other name or id in a request).
+pub const MAX_NAME_BYTES: usize = 256;
+/// Most SKUs `max_nodes_per_sku` or `owned_nodes_per_sku` may list.
+pub const MAX_SKU_ENTRIES: usize = 1_000;
 
 /// One workload: a team's monthly demand and its service level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,8 +195,19 @@ impl DemandProfile {
                 format!("weight of hour {hour} must be a finite number ≥ 0, got {w}"),
             ));
         }
-        if weights.iter().sum::<f64>() <= 0.0 {
+        let sum = weights.iter().sum::<f64>();
+        if sum <= 0.0 {
             return Err(PlanError::invalid(field, "weights must not all be zero"));
+        }
+        // Each weight is finite, but their sum may not be (24 × 1e308): the shares would all be
+        // 0 and the workload would vanish from the plan.
+        if !sum.is_finite() {
+            return Err(PlanError::invalid(
+                field,
+                format!(
+                    "weights sum to {sum}, past the largest number; they are relative, so scale them down"
+                ),
+            ));
         }
         Ok(())
     }
@@ -356,6 +383,11 @@ impl PlanRequest {
             if w.name.trim().is_empty() {
                 return Err(PlanError::invalid(field("name"), "must not be empty"));
             }
+            check_text(&field("name"), &w.name)?;
+            check_text(&field("min_quant"), &w.min_quant)?;
+            if let Some(model) = &w.model {
+                check_text(&field("model"), model)?;
+            }
             if !names.insert(w.name.as_str()) {
                 return Err(PlanError::invalid(
                     field("name"),
@@ -461,18 +493,28 @@ impl PlanRequest {
         }
         let c = &self.constraints;
         if let Some(budget) = c.budget_usd
-            && !(budget.is_finite() && budget >= 0.0)
+            && !(budget.is_finite() && (0.0..=MAX_BUDGET_USD).contains(&budget))
         {
             return Err(PlanError::invalid(
                 "constraints.budget_usd",
-                format!("must be zero or more, got {budget}"),
+                format!("must be between 0 and {MAX_BUDGET_USD}, got {budget}"),
             ));
         }
         for (label, map) in [
             ("constraints.max_nodes_per_sku", &c.max_nodes_per_sku),
             ("constraints.owned_nodes_per_sku", &c.owned_nodes_per_sku),
         ] {
+            if map.len() > MAX_SKU_ENTRIES {
+                return Err(PlanError::invalid(
+                    label,
+                    format!(
+                        "{} entries is more than the {MAX_SKU_ENTRIES} allowed",
+                        map.len()
+                    ),
+                ));
+            }
             for sku in map.keys() {
+                check_text(&format!("{label} key"), sku)?;
                 if catalog.sku(sku).is_none() {
                     let known: Vec<&str> = catalog.hardware.iter().map(|h| h.id.as_str()).collect();
                     return Err(PlanError::invalid(
@@ -483,20 +525,22 @@ impl PlanRequest {
             }
         }
         if let Some(cap) = c.site_power_cap_w
-            && !(cap.is_finite() && cap > 0.0)
+            && !(cap.is_finite() && cap > 0.0 && cap <= MAX_SITE_POWER_CAP_W)
         {
             return Err(PlanError::invalid(
                 "constraints.site_power_cap_w",
-                format!("must be a positive number of watts, got {cap}"),
+                format!(
+                    "must be a positive number of watts up to {MAX_SITE_POWER_CAP_W}, got {cap}"
+                ),
             ));
         }
         let o = &self.overrides;
         if let Some(cap) = o.utilization_cap
-            && !(cap.is_finite() && cap > 0.0 && cap <= 1.0)
+            && !(cap.is_finite() && (MIN_UTILIZATION_CAP..=1.0).contains(&cap))
         {
             return Err(PlanError::invalid(
                 "overrides.utilization_cap",
-                format!("must be in (0, 1], got {cap}"),
+                format!("must be in [{MIN_UTILIZATION_CAP}, 1], got {cap}"),
             ));
         }
         if let Some(price) = o.electricity_usd_per_kwh
@@ -508,15 +552,36 @@ impl PlanRequest {
             ));
         }
         if let Some(months) = o.amortization_months
-            && !(months.is_finite() && months > 0.0)
+            && !(months.is_finite()
+                && (MIN_AMORTIZATION_MONTHS..=MAX_AMORTIZATION_MONTHS).contains(&months))
         {
             return Err(PlanError::invalid(
                 "overrides.amortization_months",
-                format!("must be greater than zero, got {months}"),
+                format!(
+                    "must be between {MIN_AMORTIZATION_MONTHS} and {MAX_AMORTIZATION_MONTHS} months, got {months}"
+                ),
             ));
         }
         Ok(())
     }
+}
+
+/// Checks a name or id: at most [`MAX_NAME_BYTES`] bytes and no NUL (which PostgreSQL cannot
+/// store in TEXT).
+pub fn check_text(field: &str, value: &str) -> Result<(), PlanError> {
+    if value.len() > MAX_NAME_BYTES {
+        return Err(PlanError::invalid(
+            field,
+            format!(
+                "{} bytes is longer than the {MAX_NAME_BYTES} allowed",
+                value.len()
+            ),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(PlanError::invalid(field, "must not contain a NUL byte"));
+    }
+    Ok(())
 }
 
 /// The on-disk shape of a workload file (TOML or JSON): quantities may be written as people
@@ -618,7 +683,7 @@ impl FileFormat {
 /// name = "coding-agents"
 /// demand = "1.2B"
 /// input_share = 0.85
-/// ttft = "3s"
+/// ttft = "3s"                  # a unit is required: "800ms", "3s" (a bare 3 is refused)
 /// local_only = true
 /// profile = "business-hours"    # flat | business-hours | 8h-day | [24 or 168 weights]
 /// deferrable_share = 0.3        # may run at any hour of defer_window
@@ -652,14 +717,18 @@ pub fn parse_workload_file(text: &str, format: FileFormat) -> Result<PlanRequest
         if let Some(prompt) = entry.prompt_tokens {
             w.prompt_tokens = prompt;
         }
-        w.ttft_p95_ms =
-            match entry.ttft {
-                None => None,
-                Some(NumberOrText::Number(ms)) => Some(ms),
-                Some(NumberOrText::Text(text)) => Some(parse_duration_ms(&text).map_err(|e| {
-                    PlanError::invalid(format!("workload[{i}].ttft"), e.to_string())
-                })?),
-            };
+        // A bare number is refused as `--ttft 2` is: it could mean seconds or milliseconds.
+        let ttft_text = match entry.ttft {
+            None => None,
+            Some(NumberOrText::Number(number)) => Some(number.to_string()),
+            Some(NumberOrText::Text(text)) => Some(text),
+        };
+        w.ttft_p95_ms = ttft_text
+            .map(|text| {
+                parse_duration_ms(&text)
+                    .map_err(|e| PlanError::invalid(format!("workload[{i}].ttft"), e.to_string()))
+            })
+            .transpose()?;
         if let Some(min) = entry.min_decode {
             w.min_decode_tok_s = min;
         }
@@ -772,7 +841,7 @@ min_quant = "Q5_K_M"
 
     #[test]
     fn reads_a_json_workload_file() {
-        let text = r#"{"workloads": [{"name": "a", "demand": "20k", "ttft": 800}]}"#;
+        let text = r#"{"workloads": [{"name": "a", "demand": "20k", "ttft": "800ms"}]}"#;
         let request = parse_workload_file(text, FileFormat::Json).unwrap();
         assert_eq!(request.workloads[0].monthly_tokens.get(), 20_000);
         assert_eq!(request.workloads[0].ttft_p95_ms, Some(800.0));
@@ -809,6 +878,89 @@ min_quant = "Q5_K_M"
             .unwrap_err()
             .to_string();
         assert!(err.contains("no workloads"), "{err}");
+    }
+
+    #[test]
+    fn a_duration_without_a_unit_is_refused_in_files_as_on_the_command_line() {
+        for (text, format) in [
+            (
+                "[[workload]]\nname = \"a\"\ndemand = \"1B\"\nttft = 2\n",
+                FileFormat::Toml,
+            ),
+            (
+                "[[workload]]\nname = \"a\"\ndemand = \"1B\"\nttft = \"2\"\n",
+                FileFormat::Toml,
+            ),
+            (
+                r#"{"workloads": [{"name": "a", "demand": "1B", "ttft": 800}]}"#,
+                FileFormat::Json,
+            ),
+        ] {
+            let err = parse_workload_file(text, format).unwrap_err().to_string();
+            assert!(err.starts_with("invalid workload[0].ttft: "), "{err}");
+            assert!(err.contains("missing unit"), "{err}");
+            assert_eq!(
+                err.trim_start_matches("invalid workload[0].ttft: "),
+                parse_duration_ms(if text.contains("800") { "800" } else { "2" })
+                    .unwrap_err()
+                    .to_string(),
+                "the same words as --ttft"
+            );
+        }
+    }
+
+    #[test]
+    fn non_physical_cost_inputs_and_overflowing_weights_are_refused_naming_the_field() {
+        let catalog = catalog();
+        let base = PlanRequest {
+            workloads: vec![Workload::new("a", TokenCount(1_000_000))],
+            ..Default::default()
+        };
+        base.validate(&catalog).unwrap();
+        type Edit = fn(&mut PlanRequest);
+        let cases: Vec<(&str, Edit)> = vec![
+            ("workloads[0].profile.weights", |r| {
+                r.workloads[0].profile = DemandProfile::Weights(vec![1e308; 24])
+            }),
+            ("overrides.amortization_months", |r| {
+                r.overrides.amortization_months = Some(5e-324)
+            }),
+            ("overrides.amortization_months", |r| {
+                r.overrides.amortization_months = Some(1e-300)
+            }),
+            ("overrides.amortization_months", |r| {
+                r.overrides.amortization_months = Some(1e9)
+            }),
+            ("overrides.utilization_cap", |r| {
+                r.overrides.utilization_cap = Some(1e-300)
+            }),
+            ("constraints.budget_usd", |r| {
+                r.constraints.budget_usd = Some(1e308)
+            }),
+            ("constraints.site_power_cap_w", |r| {
+                r.constraints.site_power_cap_w = Some(1e308)
+            }),
+            ("workloads[0].name", |r| {
+                r.workloads[0].name = "x".repeat(MAX_NAME_BYTES + 1)
+            }),
+            ("workloads[0].name", |r| r.workloads[0].name = "a\0b".into()),
+        ];
+        for (field, edit) in cases {
+            let mut request = base.clone();
+            edit(&mut request);
+            match request.validate(&catalog) {
+                Err(PlanError::InvalidRequest { field: got, .. }) => assert_eq!(got, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        // The edges themselves are accepted.
+        let mut request = base.clone();
+        request.overrides.amortization_months = Some(MIN_AMORTIZATION_MONTHS);
+        request.overrides.utilization_cap = Some(MIN_UTILIZATION_CAP);
+        request.constraints.budget_usd = Some(MAX_BUDGET_USD);
+        request.workloads[0].name = "x".repeat(MAX_NAME_BYTES);
+        request.workloads[0].profile = DemandProfile::Weights(vec![1e300; 24]);
+        request.validate(&catalog).unwrap();
     }
 
     #[test]

@@ -36,12 +36,25 @@ pub const MAX_PLANNER_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_TELEMETRY_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 /// Largest response either service encodes.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Longest id or name in any request, in bytes (workload names, SKU, model, quant, plan and
+/// node ids, filters): a 2 MB workload name once became a 52 MB stored plan.
+pub const MAX_ID_BYTES: usize = crate::demand::MAX_NAME_BYTES;
+/// Longest free text in any request, in bytes: provenance sources and notes, label values,
+/// worker URLs, page tokens.
+pub const MAX_TEXT_BYTES: usize = 4_096;
+/// Most entries of a map in any request: provenance notes, node labels.
+pub const MAX_MAP_ENTRIES: usize = 64;
 
 impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Self {
         match &error {
             ServiceError::Invalid { .. } => Status::invalid_argument(error.to_string()),
             ServiceError::NotFound { .. } => Status::not_found(error.to_string()),
+            ServiceError::AlreadyExists { .. } => Status::already_exists(error.to_string()),
+            ServiceError::Busy { .. } => {
+                tracing::warn!(%error, "propose refused: no solve slot");
+                Status::resource_exhausted(error.to_string())
+            }
             ServiceError::Plan(plan_error) => match plan_error {
                 PlanError::InvalidRequest { .. } => Status::invalid_argument(error.to_string()),
                 PlanError::Infeasible { .. } | PlanError::Catalog(_) => {
@@ -72,6 +85,71 @@ fn invalid(field: impl std::fmt::Display, reason: impl std::fmt::Display) -> Sta
     Status::invalid_argument(format!("invalid {field}: {reason}"))
 }
 
+/// Checks a string field: at most `max_bytes`, and no NUL byte (PostgreSQL cannot store one in
+/// TEXT, and would answer with an error that reads as an outage).
+fn bounded(field: &str, value: &str, max_bytes: usize) -> Result<(), Status> {
+    if value.len() > max_bytes {
+        return Err(invalid(
+            field,
+            format!(
+                "{} bytes is longer than the {max_bytes} allowed",
+                value.len()
+            ),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(invalid(field, "must not contain a NUL byte"));
+    }
+    Ok(())
+}
+
+/// Checks an id or name field: [`bounded`] by [`MAX_ID_BYTES`]; it may be empty.
+fn id_field(field: &str, value: &str) -> Result<(), Status> {
+    bounded(field, value, MAX_ID_BYTES)
+}
+
+/// Checks a map of free text: at most [`MAX_MAP_ENTRIES`], ids as keys, text as values.
+fn bounded_map<'a>(
+    field: &str,
+    entries: impl ExactSizeIterator<Item = (&'a String, &'a String)>,
+) -> Result<(), Status> {
+    if entries.len() > MAX_MAP_ENTRIES {
+        return Err(invalid(
+            field,
+            format!(
+                "{} entries is more than the {MAX_MAP_ENTRIES} allowed",
+                entries.len()
+            ),
+        ));
+    }
+    for (key, value) in entries {
+        id_field(&format!("{field} key"), key)?;
+        bounded(&format!("{field}[{key}]"), value, MAX_TEXT_BYTES)?;
+    }
+    Ok(())
+}
+
+/// Returns when the caller stops waiting: now plus its `grpc-timeout` header (`1-8 digits` and
+/// a unit H, M, S, m, u or n), if it sent one that parses.
+fn caller_deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Instant> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    let timeout = match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3_600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    };
+    Instant::now().checked_add(timeout)
+}
+
 /// Runs a handler and records its outcome and latency.
 async fn instrumented<T>(
     planner: &Planner,
@@ -99,6 +177,14 @@ async fn instrumented<T>(
 /// Returns the domain workload for a wire workload; `index` places it in errors.
 pub fn workload_from_pb(index: usize, pb: pb::Workload) -> Result<Workload, Status> {
     let field = |name: &str| format!("workloads[{index}].{name}");
+    for (name, value) in [
+        ("name", &pb.name),
+        ("model", &pb.model),
+        ("min_quant", &pb.min_quant),
+        ("profile", &pb.profile),
+    ] {
+        id_field(&field(name), value)?;
+    }
     let mut workload = Workload::new(pb.name, TokenCount(pb.monthly_tokens));
     if let Some(input_share) = pb.input_share {
         workload.input_share = input_share;
@@ -233,6 +319,24 @@ pub fn plan_request_from_pb(request: pb::ProposeRequest) -> Result<PlanRequest, 
                 crate::demand::MAX_WORKLOADS
             ),
         ));
+    }
+    for (name, map) in [
+        ("max_nodes_per_sku", &request.max_nodes_per_sku),
+        ("owned_nodes_per_sku", &request.owned_nodes_per_sku),
+    ] {
+        if map.len() > crate::demand::MAX_SKU_ENTRIES {
+            return Err(invalid(
+                name,
+                format!(
+                    "{} entries is more than the {} allowed",
+                    map.len(),
+                    crate::demand::MAX_SKU_ENTRIES
+                ),
+            ));
+        }
+        for sku in map.keys() {
+            id_field(&format!("{name} key"), sku)?;
+        }
     }
     let workloads = request
         .workloads
@@ -406,8 +510,16 @@ pub fn plan_from_pb(plan: &pb::Plan) -> Result<Plan, String> {
 // ---------------------------------------------------------------------------------------------
 // Catalog
 
-fn provenance_from_pb(provenance: Option<pb::Provenance>) -> Provenance {
-    match provenance {
+fn provenance_from_pb(
+    field: &str,
+    provenance: Option<pb::Provenance>,
+) -> Result<Provenance, Status> {
+    if let Some(p) = &provenance {
+        bounded(&format!("{field}.source"), &p.source, MAX_TEXT_BYTES)?;
+        bounded_map(&format!("{field}.derived"), p.derived.iter())?;
+        bounded_map(&format!("{field}.assumed"), p.assumed.iter())?;
+    }
+    Ok(match provenance {
         Some(p) => Provenance {
             source: if p.source.trim().is_empty() {
                 "entered through the planner API".to_string()
@@ -422,7 +534,7 @@ fn provenance_from_pb(provenance: Option<pb::Provenance>) -> Provenance {
             derived: BTreeMap::new(),
             assumed: BTreeMap::new(),
         },
-    }
+    })
 }
 
 fn provenance_to_pb(provenance: &Provenance) -> pb::Provenance {
@@ -433,18 +545,20 @@ fn provenance_to_pb(provenance: &Provenance) -> pb::Provenance {
     }
 }
 
+/// Checks a required id: not blank, and [`id_field`].
 fn require(field: &str, value: &str) -> Result<(), Status> {
     if value.trim().is_empty() {
-        Err(invalid(field, "must not be empty"))
-    } else {
-        Ok(())
+        return Err(invalid(field, "must not be empty"));
     }
+    id_field(field, value)
 }
 
 /// Returns the domain SKU for a wire SKU; range checks happen against the whole catalog.
 pub fn hardware_from_pb(pb: pb::HardwareSku) -> Result<HardwareSku, Status> {
     require("hardware.id", &pb.id)?;
     require("hardware.backend", &pb.backend)?;
+    id_field("hardware.name", &pb.name)?;
+    let provenance = provenance_from_pb("hardware.provenance", pb.provenance)?;
     Ok(HardwareSku {
         name: if pb.name.trim().is_empty() {
             pb.id.clone()
@@ -465,7 +579,7 @@ pub fn hardware_from_pb(pb: pb::HardwareSku) -> Result<HardwareSku, Status> {
         host_ram_bandwidth_gb_s: pb.host_ram_bandwidth_gb_s,
         host_link_gb_s: pb.host_link_gb_s,
         disk_read_gb_s: pb.disk_read_gb_s,
-        provenance: provenance_from_pb(pb.provenance),
+        provenance,
     })
 }
 
@@ -496,6 +610,7 @@ pub fn benchmark_from_pb(pb: pb::Benchmark) -> Result<Benchmark, Status> {
     require("benchmark.sku", &pb.sku)?;
     require("benchmark.model", &pb.model)?;
     require("benchmark.quant", &pb.quant)?;
+    let provenance = provenance_from_pb("benchmark.provenance", pb.provenance)?;
     Ok(Benchmark {
         sku: pb.sku,
         model: pb.model,
@@ -508,7 +623,7 @@ pub fn benchmark_from_pb(pb: pb::Benchmark) -> Result<Benchmark, Status> {
         power_w: pb.power_w,
         offload: pb.offload,
         context_tokens: pb.context_tokens,
-        provenance: provenance_from_pb(pb.provenance),
+        provenance,
     })
 }
 
@@ -534,6 +649,8 @@ pub fn benchmark_to_pb(b: &Benchmark) -> pb::Benchmark {
 pub fn api_offer_from_pb(pb: pb::ApiOffer) -> Result<ApiOffer, Status> {
     require("api_offer.id", &pb.id)?;
     require("api_offer.model", &pb.model)?;
+    id_field("api_offer.name", &pb.name)?;
+    let provenance = provenance_from_pb("api_offer.provenance", pb.provenance)?;
     Ok(ApiOffer {
         name: if pb.name.trim().is_empty() {
             pb.id.clone()
@@ -546,7 +663,7 @@ pub fn api_offer_from_pb(pb: pb::ApiOffer) -> Result<ApiOffer, Status> {
         output_usd_per_million: pb.output_usd_per_million,
         ttft_p50_ms: pb.ttft_p50_ms,
         ttft_p95_ms: pb.ttft_p95_ms,
-        provenance: provenance_from_pb(pb.provenance),
+        provenance,
     })
 }
 
@@ -760,8 +877,9 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
     ) -> Result<Response<pb::ProposeResponse>, Status> {
         instrumented(&self.planner, "Propose", async {
             self.auth.check(request.metadata(), Access::Read)?;
+            let deadline = caller_deadline(request.metadata());
             let request = plan_request_from_pb(request.into_inner())?;
-            let stored = self.planner.propose(request).await?;
+            let stored = self.planner.propose_within(request, deadline).await?;
             Ok(pb::ProposeResponse {
                 plan: Some(plan_to_pb(&stored)?),
             })
@@ -775,7 +893,9 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
     ) -> Result<Response<pb::GetPlanResponse>, Status> {
         instrumented(&self.planner, "GetPlan", async {
             self.auth.check(request.metadata(), Access::Read)?;
-            let stored = self.planner.get_plan(&request.into_inner().id).await?;
+            let id = request.into_inner().id;
+            id_field("id", &id)?;
+            let stored = self.planner.get_plan(&id).await?;
             Ok(pb::GetPlanResponse {
                 plan: Some(plan_to_pb(&stored)?),
             })
@@ -789,8 +909,10 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
     ) -> Result<Response<pb::RerunPlanResponse>, Status> {
         instrumented(&self.planner, "RerunPlan", async {
             self.auth.check(request.metadata(), Access::Read)?;
+            let deadline = caller_deadline(request.metadata());
             let id = request.into_inner().id;
-            let stored = self.planner.rerun_plan(&id).await?;
+            id_field("id", &id)?;
+            let stored = self.planner.rerun_plan(&id, deadline).await?;
             Ok(pb::RerunPlanResponse {
                 plan: Some(plan_to_pb(&stored)?),
                 previous_id: id,
@@ -806,6 +928,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         instrumented(&self.planner, "ListPlans", async {
             self.auth.check(request.metadata(), Access::Read)?;
             let request = request.into_inner();
+            bounded("page_token", &request.page_token, MAX_TEXT_BYTES)?;
             let page = self
                 .planner
                 .list_plans(request.page_size, &request.page_token)
@@ -836,6 +959,7 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         instrumented(&self.planner, "GetSchedule", async {
             self.auth.check(request.metadata(), Access::Read)?;
             let request = request.into_inner();
+            id_field("plan_id", &request.plan_id)?;
             let stored = self.planner.get_plan(&request.plan_id).await?;
             schedule_to_pb(&stored, request.hour)
         })
@@ -883,10 +1007,9 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
     ) -> Result<Response<pb::DeleteHardwareResponse>, Status> {
         instrumented(&self.planner, "DeleteHardware", async {
             self.auth.check(request.metadata(), Access::Write)?;
-            let catalog_version = self
-                .planner
-                .delete_hardware(&request.into_inner().id)
-                .await?;
+            let id = request.into_inner().id;
+            id_field("id", &id)?;
+            let catalog_version = self.planner.delete_hardware(&id).await?;
             Ok(pb::DeleteHardwareResponse { catalog_version })
         })
         .await
@@ -899,6 +1022,8 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         instrumented(&self.planner, "ListBenchmarks", async {
             self.auth.check(request.metadata(), Access::Read)?;
             let request = request.into_inner();
+            id_field("sku", &request.sku)?;
+            id_field("model", &request.model)?;
             let catalog = self.planner.catalog().await?;
             Ok(pb::ListBenchmarksResponse {
                 benchmarks: catalog
@@ -999,10 +1124,9 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
     ) -> Result<Response<pb::DeleteApiOfferResponse>, Status> {
         instrumented(&self.planner, "DeleteApiOffer", async {
             self.auth.check(request.metadata(), Access::Write)?;
-            let catalog_version = self
-                .planner
-                .delete_api_offer(&request.into_inner().id)
-                .await?;
+            let id = request.into_inner().id;
+            id_field("id", &id)?;
+            let catalog_version = self.planner.delete_api_offer(&id).await?;
             Ok(pb::DeleteApiOfferResponse { catalog_version })
         })
         .await
@@ -1015,6 +1139,8 @@ impl pb::planner_service_server::PlannerService for PlannerGrpc {
         instrumented(&self.planner, "GetThroughputModel", async {
             self.auth.check(request.metadata(), Access::Read)?;
             let request = request.into_inner();
+            id_field("sku", &request.sku)?;
+            id_field("model", &request.model)?;
             let view = self.planner.throughput().await?;
             let keep =
                 |sku: &str, model: &str| matches_filter(&request.sku, &request.model, sku, model);
@@ -1216,6 +1342,7 @@ pub fn observation_from_pb(
     require(&field("sku"), &o.sku)?;
     require(&field("model"), &o.model)?;
     require(&field("quant"), &o.quant)?;
+    bounded(&field("worker_url"), &o.worker_url, MAX_TEXT_BYTES)?;
     if o.seq == 0 || o.seq > i64::MAX as u64 {
         return Err(invalid(
             field("seq"),
@@ -1300,6 +1427,9 @@ impl pb::telemetry_service_server::TelemetryService for TelemetryGrpc {
         instrumented(&self.planner, "RegisterNode", async {
             self.auth.check(request.metadata(), Access::Write)?;
             let request = request.into_inner();
+            require("node_id", &request.node_id)?;
+            require("sku", &request.sku)?;
+            bounded_map("labels", request.labels.iter())?;
             let labels: BTreeMap<_, _> = request.labels.into_iter().collect();
             let labels_json = serde_json::to_string(&labels)
                 .map_err(|error| Status::internal(format!("labels: {error}")))?;
@@ -1418,6 +1548,52 @@ async fn ingest_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_in_every_unit_and_garbage_is_no_deadline() {
+        let deadline_in = |value: &str| {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            metadata.insert("grpc-timeout", value.parse().unwrap());
+            let before = Instant::now();
+            caller_deadline(&metadata).map(|d| d.duration_since(before))
+        };
+        let close = |got: Option<Duration>, want: Duration| {
+            got.is_some_and(|got| got >= want && got < want + Duration::from_secs(1))
+        };
+        assert!(close(deadline_in("2H"), Duration::from_secs(7_200)));
+        assert!(close(deadline_in("3M"), Duration::from_secs(180)));
+        assert!(close(deadline_in("5S"), Duration::from_secs(5)));
+        assert!(close(deadline_in("250m"), Duration::from_millis(250)));
+        assert!(close(
+            deadline_in("99999999u"),
+            Duration::from_micros(99_999_999)
+        ));
+        assert!(close(deadline_in("7n"), Duration::from_nanos(7)));
+        for garbage in ["", "S", "5", "5s", "123456789S", "-1S", "1.5S", "xS"] {
+            assert_eq!(deadline_in(garbage), None, "{garbage:?}");
+        }
+        assert_eq!(caller_deadline(&tonic::metadata::MetadataMap::new()), None);
+    }
+
+    #[test]
+    fn busy_is_resource_exhausted_and_store_data_errors_are_not_unavailable() {
+        let status = Status::from(ServiceError::Busy {
+            slots: 2,
+            waited_ms: 750,
+        });
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(status.message().contains("all 2 solve slots are busy"));
+        let status = Status::from(ServiceError::from(fleet_store::StoreError::AlreadyExists {
+            what: "plan",
+            id: "p".into(),
+        }));
+        assert_eq!(status.code(), tonic::Code::AlreadyExists);
+        let status = Status::from(ServiceError::from(fleet_store::StoreError::InvalidData {
+            reason: "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
+        }));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().contains("0x00"), "{status:?}");
+    }
 
     #[test]
     fn a_time_limit_without_a_fleet_is_deadline_exceeded_naming_the_limit() {

@@ -33,6 +33,7 @@
 //! | [`server`] | [`server::serve`]: gRPC, health, reflection and `/metrics` on injected listeners |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`tls`] | TLS for gRPC: the server's certificate and key, the CA a client trusts |
+//! | [`env`] | env twins of flags: an empty variable counts as unset, in every binary |
 
 pub mod auth;
 pub mod backend;
@@ -40,6 +41,7 @@ pub mod calibration;
 pub mod catalog;
 pub mod cost;
 pub mod demand;
+pub mod env;
 pub mod error;
 pub mod grpc;
 pub mod interior_point;
@@ -61,6 +63,6 @@ pub use catalog::Catalog;
 pub use demand::{PlanRequest, Workload};
 pub use error::PlanError;
 pub use plan::Plan;
-pub use solve::{SolveSettings, propose, propose_with};
+pub use solve::{SolveSettings, propose, propose_cancellable, propose_with};
 pub use throughput::ThroughputModel;
 pub use units::TokenCount;

@@ -6,10 +6,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use fleet_planner::auth::{AuthPolicy, BearerToken};
 use fleet_planner::server::{ServeOptions, serve};
-use fleet_planner::service::{PlannerSettings, default_database_url};
+use fleet_planner::service::{
+    PlannerSettings, default_database_url, default_max_concurrent_solves,
+};
 use fleet_planner::solve::{Backend, SolveSettings};
 use fleet_planner::tls::ServerIdentity;
 use fleet_store::Store;
@@ -51,6 +53,11 @@ struct Args {
     /// solve it stops returns the best plan found, marked with its gap.
     #[arg(long, env = "PLANNER_SOLVE_TIME_LIMIT", default_value = "30s", value_parser = parse_duration)]
     solve_time_limit: Duration,
+    /// Most Proposes solving at once [default: the core count]; the others wait for a slot
+    /// within three quarters of their time (the solve time limit, or the client's deadline if
+    /// sooner), then fail with RESOURCE_EXHAUSTED. The wait counts in the solve's time limit.
+    #[arg(long, env = "PLANNER_MAX_CONCURRENT_SOLVES", value_parser = clap::value_parser!(u16).range(1..))]
+    max_concurrent_solves: Option<u16>,
     /// MIP backend: auto (microlp for small models, HiGHS for large ones in builds with the
     /// `highs` feature), microlp or highs.
     #[arg(long, env = "PLANNER_SOLVER", default_value = "auto", value_parser = parse_solver)]
@@ -173,6 +180,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 backend: args.solver,
                 ..SolveSettings::default()
             },
+            max_concurrent_solves: args
+                .max_concurrent_solves
+                .map_or_else(default_max_concurrent_solves, usize::from),
         },
         auth: AuthPolicy {
             token,
@@ -198,7 +208,11 @@ fn redact_url(url: &str) -> String {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // An env twin set to "" (PLANNER_SOLVER=) counts as unset, not as an empty value.
+    let args = fleet_planner::env::ignore_empty_env(Args::command())
+        .try_get_matches()
+        .and_then(|matches| Args::from_arg_matches(&matches))
+        .unwrap_or_else(|error| error.exit());
     init_tracing(args.log_format, args.log_level.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -39,6 +39,10 @@ struct Inner {
     observations_ingested: Counter,
     observations_duplicate: Counter,
     ready: Gauge,
+    solves_running: Gauge,
+    solves_waiting: Gauge,
+    solves_refused: Counter,
+    solves_cancelled: Counter,
 }
 
 /// The planner's metrics registry. Cloning is cheap and shares the registry.
@@ -104,6 +108,30 @@ impl Metrics {
             "1 while the database answers and the planner serves, else 0",
             ready.clone(),
         );
+        let solves_running = Gauge::default();
+        registry.register(
+            "solves_running",
+            "Proposes solving now, each holding one of --max-concurrent-solves slots until its solver stops",
+            solves_running.clone(),
+        );
+        let solves_waiting = Gauge::default();
+        registry.register(
+            "solves_waiting",
+            "Proposes waiting for a solve slot",
+            solves_waiting.clone(),
+        );
+        let solves_refused = Counter::default();
+        registry.register(
+            "solves_refused",
+            "Proposes refused with RESOURCE_EXHAUSTED: no solve slot freed within their deadline",
+            solves_refused.clone(),
+        );
+        let solves_cancelled = Counter::default();
+        registry.register(
+            "solves_cancelled",
+            "Proposes whose caller went away before their solve ended; a running solve stops at its next check",
+            solves_cancelled.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -114,6 +142,10 @@ impl Metrics {
                 observations_ingested,
                 observations_duplicate,
                 ready,
+                solves_running,
+                solves_waiting,
+                solves_refused,
+                solves_cancelled,
             }),
         }
     }
@@ -149,6 +181,26 @@ impl Metrics {
     pub fn observations_ingested(&self, inserted: u64, duplicates: u64) {
         self.inner.observations_ingested.inc_by(inserted);
         self.inner.observations_duplicate.inc_by(duplicates);
+    }
+
+    /// Adds `delta` to the Proposes solving now.
+    pub fn solves_running(&self, delta: i64) {
+        self.inner.solves_running.inc_by(delta);
+    }
+
+    /// Adds `delta` to the Proposes waiting for a solve slot.
+    pub fn solves_waiting(&self, delta: i64) {
+        self.inner.solves_waiting.inc_by(delta);
+    }
+
+    /// Counts a Propose refused for want of a solve slot.
+    pub fn solve_refused(&self) {
+        self.inner.solves_refused.inc();
+    }
+
+    /// Counts a Propose whose caller went away before its solve ended.
+    pub fn solve_cancelled(&self) {
+        self.inner.solves_cancelled.inc();
     }
 
     /// Sets the readiness gauge.

@@ -5,6 +5,7 @@
 //! ([`crate::grpc`]) is a thin mapping onto this type; the CLI runs it in-process.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,7 +21,7 @@ use crate::error::PlanError;
 use crate::metrics::Metrics;
 use crate::physics::{BenchmarkCheck, check_catalog};
 use crate::plan::Plan;
-use crate::solve::{SolveSettings, propose_with};
+use crate::solve::{SolveSettings, propose_cancellable};
 use crate::throughput::{ObservationSample, ThroughputModel};
 
 /// Catalog metadata key recording which embedded catalog version seeded the database.
@@ -37,6 +38,9 @@ const THROUGHPUT_MODEL_TTL: Duration = Duration::from_secs(60);
 const THROUGHPUT_REBUILD_INTERVAL: Duration = Duration::from_secs(2);
 /// Observations older than this do not calibrate the model (hardware and software change).
 const CALIBRATION_WINDOW: Duration = Duration::from_secs(30 * 24 * 3_600);
+/// Share of a Propose's time to its deadline it may spend waiting for a solve slot; the rest is
+/// left to the solve, so a Propose admitted late still gets a quarter of its time.
+pub const MAX_SLOT_WAIT_SHARE: f64 = 0.75;
 
 /// Returns why a service call failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +67,24 @@ pub enum ServiceError {
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),
+    /// Every solve slot stayed busy for as long as the request could wait.
+    #[error(
+        "all {slots} solve slots are busy (--max-concurrent-solves); waited {waited_ms} ms of the request's time, retry later"
+    )]
+    Busy {
+        /// Solve slots of this server.
+        slots: usize,
+        /// How long the request waited.
+        waited_ms: u64,
+    },
+    /// A record with this id exists already.
+    #[error("{what} {id:?} already exists")]
+    AlreadyExists {
+        /// Kind of record.
+        what: &'static str,
+        /// The id taken.
+        id: String,
+    },
     /// A stored record could not be decoded; the database holds something this build did not write.
     #[error("stored {what} {id:?} is unreadable: {reason}")]
     Corrupt {
@@ -89,9 +111,15 @@ impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound { what, id } => ServiceError::NotFound { what, id },
+            StoreError::AlreadyExists { what, id } => ServiceError::AlreadyExists { what, id },
             StoreError::Invalid { field, reason } => ServiceError::Invalid {
                 field: field.to_string(),
                 reason,
+            },
+            // Bad data, not an outage: retrying the same request cannot help.
+            error @ StoreError::InvalidData { .. } => ServiceError::Invalid {
+                field: "request".to_string(),
+                reason: error.to_string(),
             },
             other => ServiceError::Store(other),
         }
@@ -186,10 +214,71 @@ pub struct CatalogCheck {
 }
 
 /// Settings of a [`Planner`].
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PlannerSettings {
     /// Solver limits for every Propose.
     pub solve: SolveSettings,
+    /// Most Proposes solving at once (at least 1); the others wait for a slot within their
+    /// deadline, then fail with [`ServiceError::Busy`].
+    pub max_concurrent_solves: usize,
+}
+
+impl Default for PlannerSettings {
+    fn default() -> Self {
+        PlannerSettings {
+            solve: SolveSettings::default(),
+            max_concurrent_solves: default_max_concurrent_solves(),
+        }
+    }
+}
+
+/// Returns the default number of solve slots: one per core (a solve keeps a core busy).
+pub fn default_max_concurrent_solves() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A solve slot, held until the solve it admitted stops (see [`Planner::solve_slot`]).
+#[derive(Debug)]
+pub struct SolveSlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    metrics: Metrics,
+}
+
+impl SolveSlot {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, metrics: &Metrics) -> SolveSlot {
+        metrics.solves_running(1);
+        SolveSlot {
+            _permit: permit,
+            metrics: metrics.clone(),
+        }
+    }
+}
+
+impl Drop for SolveSlot {
+    fn drop(&mut self) {
+        self.metrics.solves_running(-1);
+    }
+}
+
+/// Sets a flag when dropped unless disarmed: a Propose whose future is dropped before its solve
+/// ended (the client went away, or its deadline passed) tells its solve on the blocking pool to
+/// stop, and is counted.
+struct CancelOnDrop {
+    flag: Arc<AtomicBool>,
+    armed: bool,
+    metrics: Metrics,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.flag.store(true, Ordering::Relaxed);
+            self.metrics.solve_cancelled();
+            tracing::info!(
+                "propose abandoned by its caller: its solve, if any, stops at the next check"
+            );
+        }
+    }
 }
 
 #[derive(Default)]
@@ -214,6 +303,8 @@ pub struct Planner {
     /// The embedded catalog version the database was seeded from (`seed-2026-12`), which
     /// names the catalog in its version label.
     seeded_from: Option<String>,
+    /// Solve slots: [`PlannerSettings::max_concurrent_solves`] permits.
+    solve_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Planner {
@@ -283,6 +374,9 @@ impl Planner {
             caches: Arc::new(Mutex::new(Caches::default())),
             rebuild_lock: Arc::new(tokio::sync::Mutex::new(())),
             seeded_from: None,
+            solve_slots: Arc::new(tokio::sync::Semaphore::new(
+                settings.max_concurrent_solves.max(1),
+            )),
         };
         planner.seed_default_catalog().await?;
         planner.seeded_from = planner.store.get_meta(SEEDED_FROM_KEY).await?;
@@ -305,23 +399,24 @@ impl Planner {
             return Ok(());
         }
         let default = Catalog::embedded_default();
-        if self.store.catalog_is_empty().await? {
-            for sku in &default.hardware {
-                self.store.upsert_hardware(&hardware_row(sku)).await?;
-            }
-            for benchmark in &default.benchmarks {
-                self.store
-                    .upsert_benchmark(&benchmark_row(benchmark))
-                    .await?;
-            }
-            for api in &default.apis {
-                self.store.upsert_api_offer(&api_offer_row(api)).await?;
-            }
+        // One transaction: processes that start at once on a fresh database take turns, and
+        // none reads a half-seeded catalog.
+        let hardware: Vec<HardwareRow> = default.hardware.iter().map(hardware_row).collect();
+        let benchmarks: Vec<BenchmarkRow> = default.benchmarks.iter().map(benchmark_row).collect();
+        let apis: Vec<ApiOfferRow> = default.apis.iter().map(api_offer_row).collect();
+        let seeded = self
+            .store
+            .seed_catalog(
+                SEEDED_FROM_KEY,
+                &default.version,
+                &hardware,
+                &benchmarks,
+                &apis,
+            )
+            .await?;
+        if seeded {
             tracing::info!(version = %default.version, "seeded the default catalog");
         }
-        self.store
-            .set_meta(SEEDED_FROM_KEY, &default.version)
-            .await?;
         Ok(())
     }
 
@@ -453,22 +548,118 @@ impl Planner {
     }
 
     /// Solves the request against the current catalog and throughput model, stores the plan
-    /// with its request, and returns it.
+    /// with its request, and returns it; [`Planner::propose_within`] without a caller's deadline.
     pub async fn propose(&self, request: PlanRequest) -> Result<StoredPlan, ServiceError> {
+        self.propose_within(request, None).await
+    }
+
+    /// Returns a solve slot: at once if one is free, else as soon as one frees, waiting at most
+    /// [`MAX_SLOT_WAIT_SHARE`] of the time from `arrived` to `deadline` (without a deadline, as
+    /// long as it takes); [`ServiceError::Busy`] when none freed in time. The slot is held
+    /// until dropped.
+    pub async fn solve_slot(
+        &self,
+        arrived: Instant,
+        deadline: Option<Instant>,
+    ) -> Result<SolveSlot, ServiceError> {
+        if let Ok(permit) = self.solve_slots.clone().try_acquire_owned() {
+            return Ok(SolveSlot::new(permit, &self.metrics));
+        }
+        let busy = || {
+            self.metrics.solve_refused();
+            ServiceError::Busy {
+                slots: self.settings.max_concurrent_solves.max(1),
+                waited_ms: u64::try_from(arrived.elapsed().as_millis()).unwrap_or(u64::MAX),
+            }
+        };
+        // A guard, so that a caller who goes away while waiting is no longer counted.
+        struct Waiting<'a>(&'a Metrics);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.solves_waiting(-1);
+            }
+        }
+        self.metrics.solves_waiting(1);
+        let waiting = Waiting(&self.metrics);
+        let acquire = self.solve_slots.clone().acquire_owned();
+        let acquired = match deadline {
+            Some(deadline) => {
+                let wait = deadline
+                    .saturating_duration_since(arrived)
+                    .mul_f64(MAX_SLOT_WAIT_SHARE);
+                tokio::time::timeout_at((arrived + wait).into(), acquire)
+                    .await
+                    .ok()
+            }
+            None => Some(acquire.await),
+        };
+        drop(waiting);
+        match acquired {
+            Some(Ok(permit)) => Ok(SolveSlot::new(permit, &self.metrics)),
+            // The semaphore is never closed; a closed one admits nothing.
+            Some(Err(_)) | None => Err(busy()),
+        }
+    }
+
+    /// [`Planner::propose`] for a caller that waits until `deadline` at most: the request's
+    /// time is the earlier of the server's time limit and the deadline, counted from now, and
+    /// the wait for a solve slot ([`Planner::solve_slot`]), the catalog and the throughput
+    /// model all count in it. If the returned future is dropped (the caller went away), the
+    /// solve stops at its next check and its slot frees when it does.
+    pub async fn propose_within(
+        &self,
+        request: PlanRequest,
+        deadline: Option<Instant>,
+    ) -> Result<StoredPlan, ServiceError> {
+        let arrived = Instant::now();
+        let server_deadline = self
+            .settings
+            .solve
+            .time_limit_s
+            .and_then(|limit| Duration::try_from_secs_f64(limit).ok())
+            .map(|limit| arrived + limit);
+        let deadline = match (server_deadline, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut on_drop = CancelOnDrop {
+            flag: cancel.clone(),
+            armed: true,
+            metrics: self.metrics.clone(),
+        };
         let catalog = self.catalog().await?;
         let throughput = self.throughput().await?;
-        let settings = self.settings.solve;
+        let slot = self.solve_slot(arrived, deadline).await?;
+        let mut settings = self.settings.solve;
+        if let Some(deadline) = deadline {
+            // What is left of the request's time; a limit of zero would be refused as invalid.
+            let left_s = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64();
+            settings.time_limit_s = Some(left_s.max(0.001));
+        }
         let solve_request = request.clone();
         let started = Instant::now();
         let solved = tokio::task::spawn_blocking(move || {
-            propose_with(&catalog, &throughput.model, &solve_request, settings)
+            // The slot frees when the solve stops, not when the caller goes away.
+            let _slot = slot;
+            propose_cancellable(
+                &catalog,
+                &throughput.model,
+                &solve_request,
+                settings,
+                &cancel,
+            )
         })
         .await
-        .map_err(|error| PlanError::Solver(format!("solver task failed: {error}")))?;
+        .map_err(|error| PlanError::Solver(format!("solver task failed: {error}")));
+        on_drop.armed = false;
+        let solved = solved?;
         self.metrics.observe_solve(started.elapsed());
         let plan = solved?;
         let created_at_unix_ms = now_unix_ms();
-        let stored = StoredPlan {
+        let mut stored = StoredPlan {
             id: new_plan_id(created_at_unix_ms),
             created_at_unix_ms,
             plan,
@@ -477,17 +668,27 @@ impl Planner {
             .map_err(|error| PlanError::Solver(format!("request not serializable: {error}")))?;
         let plan_json = serde_json::to_string(&stored.plan)
             .map_err(|error| PlanError::Solver(format!("plan not serializable: {error}")))?;
-        self.store
-            .insert_plan(&PlanRow {
-                id: stored.id.clone(),
-                created_at_unix_ms,
-                catalog_version: stored.plan.catalog_version.clone(),
-                throughput_version: stored.plan.throughput_version.clone(),
-                request_json,
-                plan_json,
-                total_usd: stored.plan.cost.total_usd,
-            })
-            .await?;
+        let mut row = PlanRow {
+            id: stored.id.clone(),
+            created_at_unix_ms,
+            catalog_version: stored.plan.catalog_version.clone(),
+            throughput_version: stored.plan.throughput_version.clone(),
+            request_json,
+            plan_json,
+            total_usd: stored.plan.cost.total_usd,
+        };
+        // Two plans of one millisecond share an id once in 2^24: draw another.
+        let mut attempts = 0;
+        loop {
+            match self.store.insert_plan(&row).await {
+                Err(StoreError::AlreadyExists { .. }) if attempts < 3 => {
+                    attempts += 1;
+                    row.id = new_plan_id(created_at_unix_ms);
+                }
+                result => break result?,
+            }
+        }
+        stored.id = row.id;
         self.metrics.plan_stored();
         tracing::info!(
             plan = %stored.id,
@@ -547,10 +748,15 @@ impl Planner {
         Ok(stored.request)
     }
 
-    /// Solves a stored plan's request again against today's catalog and throughput model.
-    pub async fn rerun_plan(&self, id: &str) -> Result<StoredPlan, ServiceError> {
+    /// Solves a stored plan's request again against today's catalog and throughput model, for
+    /// a caller that waits until `deadline` at most (see [`Planner::propose_within`]).
+    pub async fn rerun_plan(
+        &self,
+        id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<StoredPlan, ServiceError> {
         let request = self.plan_request(id).await?;
-        self.propose(request).await
+        self.propose_within(request, deadline).await
     }
 
     /// Lists stored plans, newest first. `page_size` 0 means [`DEFAULT_PAGE_SIZE`]; larger

@@ -113,6 +113,25 @@ pub fn propose_with(
     request: &PlanRequest,
     settings: SolveSettings,
 ) -> Result<Plan, PlanError> {
+    propose_cancellable(
+        catalog,
+        throughput,
+        request,
+        settings,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+}
+
+/// [`propose_with`] that gives up once `cancel` is set (its caller went away): where the time
+/// limit is checked, before each solve, a set flag reads as the limit run out. A solver call
+/// already running finishes within its own limit; nothing after it starts.
+pub fn propose_cancellable(
+    catalog: &Catalog,
+    throughput: &ThroughputModel,
+    request: &PlanRequest,
+    settings: SolveSettings,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<Plan, PlanError> {
     // An infinite limit is no limit; NaN, zero and negative ones are refused.
     let settings = match settings.time_limit_s {
         Some(l) if l.is_nan() || l <= 0.0 => {
@@ -133,7 +152,8 @@ pub fn propose_with(
         .check_available()
         .map_err(|reason| PlanError::invalid("solver", reason))?;
     request.validate(catalog)?;
-    let problem = Problem::prepare(catalog, throughput, request)?;
+    let mut problem = Problem::prepare(catalog, throughput, request)?;
+    problem.cancel = Some(cancel);
     problem.check_each_workload_is_servable()?;
 
     let started = Instant::now();
@@ -517,9 +537,17 @@ struct Problem<'a> {
     shares: Vec<Vec<f64>>,
     groups: Vec<Group>,
     buckets: Vec<Bucket>,
+    /// Set when the caller went away: the time-limit checks read it as the limit run out.
+    cancel: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
 impl<'a> Problem<'a> {
+    /// Returns whether the caller gave up on this proposal.
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     fn prepare(
         catalog: &'a Catalog,
         throughput: &'a ThroughputModel,
@@ -746,6 +774,7 @@ impl<'a> Problem<'a> {
             shares,
             groups: Vec::new(),
             buckets: Vec::new(),
+            cancel: None,
         };
         problem.groups = problem.group_workloads();
         problem.buckets = problem.merge_hours();
@@ -1448,9 +1477,11 @@ impl<'a> Problem<'a> {
         settings: SolveSettings,
         deadline: Option<Instant>,
     ) -> Result<MipSolution, SolveFailure> {
-        if deadline.is_some_and(|d| {
-            d.saturating_duration_since(Instant::now()).as_secs_f64() < MIN_SOLVE_S
-        }) {
+        if self.cancelled()
+            || deadline.is_some_and(|d| {
+                d.saturating_duration_since(Instant::now()).as_secs_f64() < MIN_SOLVE_S
+            })
+        {
             return Err(SolveFailure::TimeLimit(
                 "no time was left to build the model".into(),
             ));
@@ -1489,7 +1520,7 @@ impl<'a> Problem<'a> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if limit.is_some_and(|l| l < MIN_SOLVE_S) {
+        if self.cancelled() || limit.is_some_and(|l| l < MIN_SOLVE_S) {
             return Err(SolveFailure::TimeLimit(format!(
                 "no time was left to solve the model: {}",
                 size()

@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use fleet_planner::catalog::Catalog;
 use fleet_planner::demand::{
     CostOverrides, DemandProfile, FileFormat, FleetConstraints, HourWindow,
-    MAX_ELECTRICITY_USD_PER_KWH, PlanRequest, Workload, parse_workload_file,
+    MAX_AMORTIZATION_MONTHS, MAX_ELECTRICITY_USD_PER_KWH, MIN_AMORTIZATION_MONTHS, PlanRequest,
+    Workload, parse_workload_file,
 };
 use fleet_planner::units::{TokenCount, UnitError, parse_duration_ms};
 use fleet_planner::{PlanError, SolveSettings, ThroughputModel, propose_with};
@@ -218,7 +219,7 @@ critical = true
 
 const VALID_JSON: &str = r#"{"budget": 50000, "max_nodes": {"rtx-5090": 8},
  "workloads": [
-  {"name": "chat", "demand": "1.5B", "ttft": 2000, "profile": "8h-day"},
+  {"name": "chat", "demand": "1.5B", "ttft": "2s", "profile": "8h-day"},
   {"name": "batch", "demand": 20000000, "deferrable_share": 0.5, "defer_window": "22-6"}
  ]}"#;
 
@@ -581,7 +582,7 @@ prop_compose! {
         site_power_cap in prop::option::of(100.0..100_000.0f64),
         utilization_cap in prop::option::of(0.05..=1.0f64),
         kwh in prop::option::of(prop_oneof![0.0..=1.0f64, 0.0..=MAX_ELECTRICITY_USD_PER_KWH]),
-        months in prop::option::of(prop_oneof![1.0..120.0f64, 1e-6..1e6f64]),
+        months in prop::option::of(prop_oneof![1.0..120.0f64, MIN_AMORTIZATION_MONTHS..=MAX_AMORTIZATION_MONTHS]),
     ) -> PlanRequest {
         for (i, w) in workloads.iter_mut().enumerate() {
             w.name = format!("w{i}");

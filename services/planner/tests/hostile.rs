@@ -503,6 +503,50 @@ fn table(
         ia,
         &["owned_nodes_per_sku", "quantum-abacus"],
     ));
+    // ---- Propose: values each finite and typed, but not physical (issue 16 §4).
+    for (label, v) in [
+        ("5e-324", 5e-324),
+        ("1e-300", 1e-300),
+        ("0.5", 0.5),
+        ("1e9", 1e9),
+    ] {
+        rows.push(row(
+            format!("amortization_months {label}"),
+            with_request(|r| r.amortization_months = Some(v)),
+            ia,
+            &["overrides.amortization_months", &format!("{v}")],
+        ));
+    }
+    rows.push(row(
+        "utilization_cap 1e-300",
+        with_request(|r| r.utilization_cap = Some(1e-300)),
+        ia,
+        &["overrides.utilization_cap", &format!("{}", 1e-300)],
+    ));
+    rows.push(row(
+        "budget_usd 1e308",
+        with_request(|r| r.budget_usd = Some(1e308)),
+        ia,
+        &["constraints.budget_usd", &format!("{}", 1e308)],
+    ));
+    rows.push(row(
+        "site_power_cap_w 1e308",
+        with_request(|r| r.site_power_cap_w = Some(1e308)),
+        ia,
+        &["constraints.site_power_cap_w", &format!("{}", 1e308)],
+    ));
+    for (label, weights) in [
+        ("24 × 1e308", vec![1e308; 24]),
+        ("168 × f64::MAX", vec![f64::MAX; 168]),
+    ] {
+        rows.push(row(
+            format!("hourly_weights {label}: the sum overflows"),
+            with_workload(|w| w.hourly_weights = weights),
+            ia,
+            &["workloads[0]", "weights", "inf"],
+        ));
+    }
+
     rows.push(row(
         "oversized message (9 MiB name)",
         with_workload(|w| w.name = "x".repeat(9 * 1024 * 1024)),
@@ -565,9 +609,17 @@ fn table(
             Code::NotFound,
             &["no-such-plan"],
         ));
+        // A NUL byte was NOT_FOUND on SQLite and UNAVAILABLE on PostgreSQL; bad data is
+        // INVALID_ARGUMENT on both.
         rows.push(row(
             format!("{rpc} id with a NUL and quotes"),
             make("a\0b'\"; DROP TABLE plans; --".into()),
+            ia,
+            &["id", "NUL"],
+        ));
+        rows.push(row(
+            format!("{rpc} id with quotes"),
+            make("a'\"; DROP TABLE plans; --".into()),
             Code::NotFound,
             &["DROP TABLE"],
         ));
@@ -641,6 +693,14 @@ fn table(
         ia,
         &["hardware.accelerators"],
     ));
+    for accelerators in [1u32 << 31, u32::MAX, 1_025] {
+        rows.push(row(
+            format!("hardware {accelerators} accelerators"),
+            hw_edit(&|h| h.accelerators = accelerators),
+            ia,
+            &["hardware.accelerators", &accelerators.to_string(), "1024"],
+        ));
+    }
     rows.push(row(
         "hardware idle power above full power".to_string(),
         hw_edit(&|h| h.power_idle_w = h.power_full_w + 1.0),
@@ -998,6 +1058,202 @@ fn table(
         ia,
         &["observations[2].cache_hit_rate"],
     ));
+    // ---- Every string and map is bounded (issue 16 §3): ids and names 256 bytes, free text
+    // 4 KiB, maps 64 entries; NUL bytes are refused (PostgreSQL cannot store them).
+    let long = "x".repeat(257);
+    let two_mb = "x".repeat(2 * 1024 * 1024);
+    let text = "x".repeat(4097);
+    let many: HashMap<String, String> = (0..65).map(|i| (format!("k{i}"), "v".into())).collect();
+    let nul = "a\0b".to_string();
+    for (what, call, needles) in [
+        (
+            "workload name 257 bytes",
+            with_workload(|w| w.name = long.clone()),
+            vec!["workloads[0].name", "257 bytes", "256"],
+        ),
+        (
+            "workload name 2 MiB (under the message limit)",
+            with_workload(|w| w.name = two_mb.clone()),
+            vec!["workloads[0].name", "2097152 bytes"],
+        ),
+        (
+            "workload name with a NUL",
+            with_workload(|w| w.name = nul.clone()),
+            vec!["workloads[0].name", "NUL"],
+        ),
+        (
+            "workload model 257 bytes",
+            with_workload(|w| w.model = long.clone()),
+            vec!["workloads[0].model", "257 bytes"],
+        ),
+        (
+            "workload min_quant 257 bytes",
+            with_workload(|w| w.min_quant = long.clone()),
+            vec!["workloads[0].min_quant", "257 bytes"],
+        ),
+        (
+            "workload profile 2 MiB",
+            with_workload(|w| w.profile = two_mb.clone()),
+            vec!["workloads[0].profile", "2097152 bytes"],
+        ),
+        (
+            "max_nodes_per_sku key 257 bytes",
+            with_request(|r| {
+                r.max_nodes_per_sku.insert(long.clone(), 1);
+            }),
+            vec!["max_nodes_per_sku key", "257 bytes"],
+        ),
+        (
+            "owned_nodes_per_sku with 1,001 entries",
+            with_request(|r| {
+                r.owned_nodes_per_sku = (0..1_001).map(|i| (format!("s{i}"), 1)).collect();
+            }),
+            vec!["owned_nodes_per_sku", "1001 entries", "1000"],
+        ),
+        (
+            "GetPlan id 2 MiB",
+            Call::GetPlan(two_mb.clone()),
+            vec!["id", "2097152 bytes"],
+        ),
+        (
+            "RerunPlan id with a NUL",
+            Call::RerunPlan(nul.clone()),
+            vec!["id", "NUL"],
+        ),
+        (
+            "GetSchedule plan_id 257 bytes",
+            Call::GetSchedule(long.clone(), 0),
+            vec!["plan_id", "257 bytes"],
+        ),
+        (
+            "ListPlans page_token 4097 bytes",
+            Call::ListPlans(10, text.clone()),
+            vec!["page_token", "4097 bytes", "4096"],
+        ),
+        (
+            "hardware id 257 bytes",
+            hw_edit(&|h| h.id = long.clone()),
+            vec!["hardware.id", "257 bytes"],
+        ),
+        (
+            "hardware name 2 MiB",
+            hw_edit(&|h| h.name = two_mb.clone()),
+            vec!["hardware.name", "2097152 bytes"],
+        ),
+        (
+            "hardware backend with a NUL",
+            hw_edit(&|h| h.backend = nul.clone()),
+            vec!["hardware.backend", "NUL"],
+        ),
+        (
+            "hardware provenance source 4097 bytes",
+            hw_edit(&|h| h.provenance.as_mut().unwrap().source = text.clone()),
+            vec!["hardware.provenance.source", "4097 bytes"],
+        ),
+        (
+            "hardware provenance with 65 assumed notes",
+            hw_edit(&|h| h.provenance.as_mut().unwrap().assumed = many.clone()),
+            vec!["hardware.provenance.assumed", "65 entries", "64"],
+        ),
+        (
+            "DeleteHardware id 257 bytes",
+            Call::DeleteHardware(long.clone()),
+            vec!["id", "257 bytes"],
+        ),
+        (
+            "benchmark model 257 bytes",
+            bench_edit(&|b| b.model = long.clone()),
+            vec!["benchmark.model", "257 bytes"],
+        ),
+        (
+            "benchmark provenance derived note 4097 bytes",
+            bench_edit(&|b| {
+                b.provenance
+                    .get_or_insert_with(Default::default)
+                    .derived
+                    .insert("decode_tok_s".into(), text.clone());
+            }),
+            vec!["benchmark.provenance.derived[decode_tok_s]", "4097 bytes"],
+        ),
+        (
+            "DeleteBenchmark quant 257 bytes",
+            Call::DeleteBenchmark(pb::DeleteBenchmarkRequest {
+                sku: "rtx-5090".into(),
+                model: "deepseek-v4-pro".into(),
+                quant: long.clone(),
+                concurrency: 1,
+            }),
+            vec!["quant", "257 bytes"],
+        ),
+        (
+            "api offer id with a NUL",
+            api_edit(&|a| a.id = nul.clone()),
+            vec!["api_offer.id", "NUL"],
+        ),
+        (
+            "api offer name 257 bytes",
+            api_edit(&|a| a.name = long.clone()),
+            vec!["api_offer.name", "257 bytes"],
+        ),
+        (
+            "DeleteApiOffer id 2 MiB",
+            Call::DeleteApiOffer(two_mb.clone()),
+            vec!["id", "2097152 bytes"],
+        ),
+        (
+            "RegisterNode node_id 257 bytes",
+            Call::RegisterNode(pb::RegisterNodeRequest {
+                node_id: long.clone(),
+                sku: "rtx-5090".into(),
+                labels: HashMap::new(),
+            }),
+            vec!["node_id", "257 bytes"],
+        ),
+        (
+            "RegisterNode sku with a NUL",
+            Call::RegisterNode(pb::RegisterNodeRequest {
+                node_id: "n".into(),
+                sku: nul.clone(),
+                labels: HashMap::new(),
+            }),
+            vec!["sku", "NUL"],
+        ),
+        (
+            "RegisterNode 65 labels",
+            Call::RegisterNode(pb::RegisterNodeRequest {
+                node_id: "n".into(),
+                sku: "rtx-5090".into(),
+                labels: many.clone(),
+            }),
+            vec!["labels", "65 entries"],
+        ),
+        (
+            "RegisterNode label value 4097 bytes",
+            Call::RegisterNode(pb::RegisterNodeRequest {
+                node_id: "n".into(),
+                sku: "rtx-5090".into(),
+                labels: [("zone".to_string(), text.clone())].into(),
+            }),
+            vec!["labels[zone]", "4097 bytes"],
+        ),
+        (
+            "observation node_id 257 bytes",
+            with_observation(|o| o.node_id = long.clone()),
+            vec!["observations[0].node_id", "257 bytes"],
+        ),
+        (
+            "observation model with a NUL",
+            with_observation(|o| o.model = nul.clone()),
+            vec!["observations[0].model", "NUL"],
+        ),
+        (
+            "observation worker_url 4097 bytes",
+            with_observation(|o| o.worker_url = text.clone()),
+            vec!["observations[0].worker_url", "4097 bytes"],
+        ),
+    ] {
+        rows.push(row(what, call, ia, &needles));
+    }
     rows.push(row(
         "10,001 observations in one batch",
         Call::Report((1..=10_001).map(observation).collect()),
@@ -1222,32 +1478,35 @@ async fn extreme_values_get_a_finite_plan_or_a_clean_refusal() {
             with_workload(|w| w.monthly_tokens = fleet_planner::demand::MAX_MONTHLY_TOKENS),
         ),
         ("1 token a month", with_workload(|w| w.monthly_tokens = 1)),
-        ("budget 1e308", with_request(|r| r.budget_usd = Some(1e308))),
         (
-            "site power cap 1e308",
-            with_request(|r| r.site_power_cap_w = Some(1e308)),
+            "budget at its limit",
+            with_request(|r| r.budget_usd = Some(1e12)),
+        ),
+        (
+            "site power cap at its limit",
+            with_request(|r| r.site_power_cap_w = Some(1e10)),
+        ),
+        (
+            "amortization 1 month (the shortest)",
+            with_request(|r| r.amortization_months = Some(1.0)),
+        ),
+        (
+            "utilization cap 0.01 (the lowest)",
+            with_request(|r| r.utilization_cap = Some(0.01)),
+        ),
+        (
+            "hourly weights 1e306 each (the sum is finite)",
+            with_workload(|w| w.hourly_weights = vec![1e306; 24]),
         ),
         (
             "electricity 1e308 $/kWh",
             with_request(|r| r.electricity_usd_per_kwh = Some(1e308)),
-        ),
-        (
-            "amortization 1e-300 months",
-            with_request(|r| r.amortization_months = Some(1e-300)),
-        ),
-        (
-            "utilization cap 1e-300",
-            with_request(|r| r.utilization_cap = Some(1e-300)),
         ),
         ("ttft 1e-300 ms", with_workload(|w| w.ttft_p95_ms = 1e-300)),
         ("ttft 1e308 ms", with_workload(|w| w.ttft_p95_ms = 1e308)),
         (
             "min decode 1e308 tok/s",
             with_workload(|w| w.min_decode_tok_s = Some(1e308)),
-        ),
-        (
-            "hourly weights 1e308 each",
-            with_workload(|w| w.hourly_weights = vec![1e308; 24]),
         ),
         (
             "hourly weights 1e-308 each",
@@ -1278,11 +1537,22 @@ async fn extreme_values_get_a_finite_plan_or_a_clean_refusal() {
         let Call::Propose(request) = call else {
             unreachable!()
         };
+        let demand: f64 = request
+            .workloads
+            .iter()
+            .map(|w| w.monthly_tokens as f64)
+            .sum();
         match tokio::time::timeout(CALL_LIMIT, planner.propose(request)).await {
             Err(_) => failures.push(format!("{what}: no answer within {CALL_LIMIT:?}")),
             Ok(Ok(response)) => {
                 let plan = response.into_inner().plan.unwrap();
                 let cost = plan.cost.unwrap();
+                // A plan serves what was asked: 24 × 1e308 weights once stored a $0 plan
+                // serving 0 tokens.
+                let served = cost.tokens_local + cost.tokens_api;
+                if (served - demand).abs() > demand * 1e-6 + 1.0 {
+                    failures.push(format!("{what}: plan serves {served} of {demand} tokens"));
+                }
                 for (name, value) in [
                     ("total_usd", cost.total_usd),
                     ("capex_usd", cost.capex_usd),

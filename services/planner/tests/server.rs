@@ -1265,7 +1265,7 @@ async fn trust_published_is_stored_with_the_request_and_kept_by_rerun() {
                 .trust_published,
             trust_published
         );
-        let rerun = planner.rerun_plan(&stored.id).await.unwrap();
+        let rerun = planner.rerun_plan(&stored.id, None).await.unwrap();
         assert_ne!(rerun.id, stored.id);
         assert_eq!(
             planner
@@ -1277,4 +1277,80 @@ async fn trust_published_is_stored_with_the_request_and_kept_by_rerun() {
             "rerun keeps the stored request's flag"
         );
     }
+}
+
+/// Bad data is INVALID_ARGUMENT on every backend (issue 16 §5): on PostgreSQL a NUL byte or a
+/// 1 MB id came back UNAVAILABLE, which clients retry forever.
+async fn bad_data_is_invalid_argument(store: Store) {
+    let server = Running::start(store).await;
+    let mut planner = server.planner().await;
+    let mut telemetry = TelemetryServiceClient::new(server.channel().await);
+    let huge = "p".repeat(1_000_000);
+    for (what, status) in [
+        (
+            "GetPlan with a NUL",
+            planner
+                .get_plan(pb::GetPlanRequest { id: "a\0b".into() })
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "GetPlan with a 1 MB id",
+            planner
+                .get_plan(pb::GetPlanRequest { id: huge.clone() })
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "DeleteHardware with a NUL",
+            planner
+                .delete_hardware(pb::DeleteHardwareRequest { id: "a\0b".into() })
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "RegisterNode with a 1 MB id",
+            telemetry
+                .register_node(pb::RegisterNodeRequest {
+                    node_id: huge.clone(),
+                    sku: "rtx-5090".into(),
+                    labels: Default::default(),
+                })
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "RegisterNode with a NUL label",
+            telemetry
+                .register_node(pb::RegisterNodeRequest {
+                    node_id: "n".into(),
+                    sku: "rtx-5090".into(),
+                    labels: [("zone".to_string(), "a\0".to_string())].into(),
+                })
+                .await
+                .unwrap_err(),
+        ),
+    ] {
+        assert_eq!(status.code(), Code::InvalidArgument, "{what}: {status:?}");
+    }
+    // And the server still serves.
+    planner
+        .propose(propose_request(1_000_000_000))
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_data_is_invalid_argument_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    bad_data_is_invalid_argument(sqlite_store(&dir).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_data_is_invalid_argument_on_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let (schema, options) = postgres_schema(&url).await;
+    bad_data_is_invalid_argument(Store::connect_postgres(options).await.unwrap()).await;
+    drop_schema(&url, &schema).await;
 }

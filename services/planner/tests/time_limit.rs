@@ -260,3 +260,24 @@ fn an_infinite_limit_is_none_and_a_nan_zero_or_negative_one_is_refused() {
         }
     }
 }
+
+/// A proposal whose caller went away (issue 16 §3): with the cancel flag set, every check of
+/// the limit reads it as run out, so no solve runs and no plan comes back; the same request
+/// without the flag has a plan.
+#[test]
+fn a_cancelled_proposal_solves_nothing() {
+    let catalog = synthetic::catalog();
+    let throughput = ThroughputModel::from_catalog(&catalog);
+    let request = local_only_flat(10);
+    let settings = limited(60.0);
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    let result =
+        fleet_planner::propose_cancellable(&catalog, &throughput, &request, settings, &cancel);
+    assert!(
+        matches!(result, Err(PlanError::TimeLimit { .. })),
+        "{result:?}"
+    );
+    cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+    fleet_planner::propose_cancellable(&catalog, &throughput, &request, settings, &cancel)
+        .expect("not cancelled, it plans");
+}

@@ -66,6 +66,100 @@ macro_rules! on_pool {
     };
 }
 
+/// The upsert of one hardware row, bound and ready to execute on either backend.
+macro_rules! upsert_hardware_query {
+    ($row:expr) => {
+        sqlx::query(
+            "INSERT INTO hardware_skus (id, name, accelerators, memory_per_device_gb, \
+             unified_memory, price_usd, power_full_w, power_idle_w, backend, provenance_json, \
+             memory_bandwidth_gb_s, compute_tflops, host_ram_gb, host_ram_bandwidth_gb_s, \
+             host_link_gb_s, disk_read_gb_s) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+             accelerators = excluded.accelerators, \
+             memory_per_device_gb = excluded.memory_per_device_gb, \
+             unified_memory = excluded.unified_memory, price_usd = excluded.price_usd, \
+             power_full_w = excluded.power_full_w, power_idle_w = excluded.power_idle_w, \
+             backend = excluded.backend, provenance_json = excluded.provenance_json, \
+             memory_bandwidth_gb_s = excluded.memory_bandwidth_gb_s, \
+             compute_tflops = excluded.compute_tflops, host_ram_gb = excluded.host_ram_gb, \
+             host_ram_bandwidth_gb_s = excluded.host_ram_bandwidth_gb_s, \
+             host_link_gb_s = excluded.host_link_gb_s, \
+             disk_read_gb_s = excluded.disk_read_gb_s",
+        )
+        .bind(&$row.id)
+        .bind(&$row.name)
+        .bind(i64::from($row.accelerators))
+        .bind($row.memory_per_device_gb)
+        .bind($row.unified_memory)
+        .bind($row.price_usd)
+        .bind($row.power_full_w)
+        .bind($row.power_idle_w)
+        .bind(&$row.backend)
+        .bind(&$row.provenance_json)
+        .bind($row.memory_bandwidth_gb_s)
+        .bind($row.compute_tflops)
+        .bind($row.host_ram_gb)
+        .bind($row.host_ram_bandwidth_gb_s)
+        .bind($row.host_link_gb_s)
+        .bind($row.disk_read_gb_s)
+    };
+}
+
+/// The upsert of one benchmark row, bound and ready to execute on either backend.
+macro_rules! upsert_benchmark_query {
+    ($row:expr) => {
+        sqlx::query(
+            "INSERT INTO benchmarks (sku, model, quant, concurrency, devices_used, \
+             vram_used_gb, decode_tok_s, prefill_tok_s, power_w, offload, provenance_json, \
+             context_tokens) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (sku, model, quant, concurrency) DO UPDATE SET \
+             devices_used = excluded.devices_used, vram_used_gb = excluded.vram_used_gb, \
+             decode_tok_s = excluded.decode_tok_s, prefill_tok_s = excluded.prefill_tok_s, \
+             power_w = excluded.power_w, offload = excluded.offload, \
+             provenance_json = excluded.provenance_json, \
+             context_tokens = excluded.context_tokens",
+        )
+        .bind(&$row.sku)
+        .bind(&$row.model)
+        .bind(&$row.quant)
+        .bind(i64::from($row.concurrency))
+        .bind(i64::from($row.devices_used))
+        .bind($row.vram_used_gb)
+        .bind($row.decode_tok_s)
+        .bind($row.prefill_tok_s)
+        .bind($row.power_w)
+        .bind($row.offload)
+        .bind(&$row.provenance_json)
+        .bind($row.context_tokens.map(i64::from))
+    };
+}
+
+/// The upsert of one API offer row, bound and ready to execute on either backend.
+macro_rules! upsert_api_offer_query {
+    ($row:expr) => {
+        sqlx::query(
+            "INSERT INTO api_offers (id, name, model, input_usd_per_million, \
+             output_usd_per_million, ttft_p50_ms, ttft_p95_ms, provenance_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, model = excluded.model, \
+             input_usd_per_million = excluded.input_usd_per_million, \
+             output_usd_per_million = excluded.output_usd_per_million, \
+             ttft_p50_ms = excluded.ttft_p50_ms, ttft_p95_ms = excluded.ttft_p95_ms, \
+             provenance_json = excluded.provenance_json",
+        )
+        .bind(&$row.id)
+        .bind(&$row.name)
+        .bind(&$row.model)
+        .bind($row.input_usd_per_million)
+        .bind($row.output_usd_per_million)
+        .bind($row.ttft_p50_ms)
+        .bind($row.ttft_p95_ms)
+        .bind(&$row.provenance_json)
+    };
+}
+
 /// Converts an unsigned count to the BIGINT it is stored as.
 fn to_i64(field: &'static str, value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Invalid {
@@ -135,7 +229,20 @@ impl Store {
                 .max_lifetime(None);
         }
         let pool = pool_options.connect_with(options).await?;
-        SQLITE_MIGRATOR.run(&pool).await?;
+        // Processes that open a fresh database at once (eight `planner-cli`s on a new data
+        // directory) would each apply the same migration: SQLite has no migration lock, and all
+        // but one failed with "table already exists". One write transaction taken up front
+        // (BEGIN IMMEDIATE, which waits out another writer for the busy timeout) makes them
+        // take turns; the migrations nest in it as savepoints, and the next process finds them
+        // applied.
+        let mut connection = pool.acquire().await?;
+        let mut migrating = connection.begin_with("BEGIN IMMEDIATE").await?;
+        // `run_direct` on the transaction's connection: `run` takes an `Acquire`, and on a
+        // borrowed connection that bound makes every caller's future fail to prove Send
+        // ("implementation of `Acquire` is not general enough", which sqlx works around so).
+        SQLITE_MIGRATOR.run_direct(&mut *migrating).await?;
+        migrating.commit().await?;
+        drop(connection);
         Ok(Store::Sqlite(pool))
     }
 
@@ -243,6 +350,81 @@ impl Store {
         })
     }
 
+    /// Seeds the catalog once, in one transaction: unless `key` is set already, inserts every
+    /// row when the catalog is empty, sets `key` to `value` and bumps the version. Processes
+    /// that seed at once take turns (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a
+    /// transaction-scoped advisory lock), so a reader sees the catalog empty or whole, never
+    /// half seeded, and one process that dies while seeding leaves it empty. Returns whether
+    /// this call inserted the rows.
+    pub async fn seed_catalog(
+        &self,
+        key: &str,
+        value: &str,
+        hardware: &[HardwareRow],
+        benchmarks: &[BenchmarkRow],
+        api_offers: &[ApiOfferRow],
+    ) -> Result<bool, StoreError> {
+        require_non_empty("key", key)?;
+        /// The seed, once the transaction `$tx` holds the lock.
+        macro_rules! seed {
+            ($tx:ident) => {{
+                let seeded: Option<String> =
+                    sqlx::query_scalar("SELECT value FROM catalog_meta WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                if seeded.is_some() {
+                    $tx.commit().await?;
+                    return Ok(false);
+                }
+                let rows: i64 = sqlx::query_scalar(
+                    "SELECT (SELECT COUNT(*) FROM hardware_skus) \
+                     + (SELECT COUNT(*) FROM benchmarks) + (SELECT COUNT(*) FROM api_offers)",
+                )
+                .fetch_one(&mut *$tx)
+                .await?;
+                let empty = rows == 0;
+                if empty {
+                    for row in hardware {
+                        upsert_hardware_query!(row).execute(&mut *$tx).await?;
+                    }
+                    for row in benchmarks {
+                        upsert_benchmark_query!(row).execute(&mut *$tx).await?;
+                    }
+                    for row in api_offers {
+                        upsert_api_offer_query!(row).execute(&mut *$tx).await?;
+                    }
+                }
+                sqlx::query("INSERT INTO catalog_meta (key, value) VALUES ($1, $2)")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&mut *$tx)
+                    .await?;
+                sqlx::query(BUMP_VERSION_SQL)
+                    .bind(CATALOG_VERSION_KEY)
+                    .execute(&mut *$tx)
+                    .await?;
+                $tx.commit().await?;
+                Ok(empty)
+            }};
+        }
+        match self {
+            Store::Sqlite(pool) => {
+                let mut connection = pool.acquire().await?;
+                let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
+                seed!(tx)
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(SEED_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                seed!(tx)
+            }
+        }
+    }
+
     /// Returns every hardware SKU, ordered by id.
     pub async fn list_hardware(&self) -> Result<Vec<HardwareRow>, StoreError> {
         let rows = on_pool!(self, pool => {
@@ -258,40 +440,7 @@ impl Store {
         require_non_empty("id", &row.id)?;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO hardware_skus (id, name, accelerators, memory_per_device_gb, \
-                 unified_memory, price_usd, power_full_w, power_idle_w, backend, provenance_json, \
-                 memory_bandwidth_gb_s, compute_tflops, host_ram_gb, host_ram_bandwidth_gb_s, \
-                 host_link_gb_s, disk_read_gb_s) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
-                 accelerators = excluded.accelerators, \
-                 memory_per_device_gb = excluded.memory_per_device_gb, \
-                 unified_memory = excluded.unified_memory, price_usd = excluded.price_usd, \
-                 power_full_w = excluded.power_full_w, power_idle_w = excluded.power_idle_w, \
-                 backend = excluded.backend, provenance_json = excluded.provenance_json, \
-                 memory_bandwidth_gb_s = excluded.memory_bandwidth_gb_s, \
-                 compute_tflops = excluded.compute_tflops, host_ram_gb = excluded.host_ram_gb, \
-                 host_ram_bandwidth_gb_s = excluded.host_ram_bandwidth_gb_s, \
-                 host_link_gb_s = excluded.host_link_gb_s, \
-                 disk_read_gb_s = excluded.disk_read_gb_s",
-            )
-            .bind(&row.id)
-            .bind(&row.name)
-            .bind(i64::from(row.accelerators))
-            .bind(row.memory_per_device_gb)
-            .bind(row.unified_memory)
-            .bind(row.price_usd)
-            .bind(row.power_full_w)
-            .bind(row.power_idle_w)
-            .bind(&row.backend)
-            .bind(&row.provenance_json)
-            .bind(row.memory_bandwidth_gb_s)
-            .bind(row.compute_tflops)
-            .bind(row.host_ram_gb)
-            .bind(row.host_ram_bandwidth_gb_s)
-            .bind(row.host_link_gb_s)
-            .bind(row.disk_read_gb_s)
+            upsert_hardware_query!(row)
             .execute(&mut *tx)
             .await?;
             let version: String = sqlx::query_scalar(BUMP_VERSION_SQL)
@@ -351,30 +500,7 @@ impl Store {
         require_non_empty("quant", &row.quant)?;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO benchmarks (sku, model, quant, concurrency, devices_used, \
-                 vram_used_gb, decode_tok_s, prefill_tok_s, power_w, offload, provenance_json, \
-                 context_tokens) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (sku, model, quant, concurrency) DO UPDATE SET \
-                 devices_used = excluded.devices_used, vram_used_gb = excluded.vram_used_gb, \
-                 decode_tok_s = excluded.decode_tok_s, prefill_tok_s = excluded.prefill_tok_s, \
-                 power_w = excluded.power_w, offload = excluded.offload, \
-                 provenance_json = excluded.provenance_json, \
-                 context_tokens = excluded.context_tokens",
-            )
-            .bind(&row.sku)
-            .bind(&row.model)
-            .bind(&row.quant)
-            .bind(i64::from(row.concurrency))
-            .bind(i64::from(row.devices_used))
-            .bind(row.vram_used_gb)
-            .bind(row.decode_tok_s)
-            .bind(row.prefill_tok_s)
-            .bind(row.power_w)
-            .bind(row.offload)
-            .bind(&row.provenance_json)
-            .bind(row.context_tokens.map(i64::from))
+            upsert_benchmark_query!(row)
             .execute(&mut *tx)
             .await?;
             let version: String = sqlx::query_scalar(BUMP_VERSION_SQL)
@@ -432,24 +558,7 @@ impl Store {
         require_non_empty("id", &row.id)?;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO api_offers (id, name, model, input_usd_per_million, \
-                 output_usd_per_million, ttft_p50_ms, ttft_p95_ms, provenance_json) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, model = excluded.model, \
-                 input_usd_per_million = excluded.input_usd_per_million, \
-                 output_usd_per_million = excluded.output_usd_per_million, \
-                 ttft_p50_ms = excluded.ttft_p50_ms, ttft_p95_ms = excluded.ttft_p95_ms, \
-                 provenance_json = excluded.provenance_json",
-            )
-            .bind(&row.id)
-            .bind(&row.name)
-            .bind(&row.model)
-            .bind(row.input_usd_per_million)
-            .bind(row.output_usd_per_million)
-            .bind(row.ttft_p50_ms)
-            .bind(row.ttft_p95_ms)
-            .bind(&row.provenance_json)
+            upsert_api_offer_query!(row)
             .execute(&mut *tx)
             .await?;
             let version: String = sqlx::query_scalar(BUMP_VERSION_SQL)
@@ -805,6 +914,9 @@ impl Store {
 
 /// Bumps the catalog version counter and returns its new value, inside the caller's
 /// transaction, so a catalog write and its version change commit together.
+/// Key of the PostgreSQL advisory lock seeders take turns on (any constant; "fleetseed").
+const SEED_LOCK_KEY: i64 = 0x666c_6565_7473_6565;
+
 const BUMP_VERSION_SQL: &str = "UPDATE catalog_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) \
      WHERE key = $1 RETURNING value";
 

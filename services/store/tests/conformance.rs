@@ -177,6 +177,8 @@ conformance!(
     contiguous_seq_stops_at_the_first_gap,
     observations_filter_and_round_trip,
     observations_reject_unstorable_values,
+    values_the_database_refuses_are_invalid_data,
+    the_catalog_is_seeded_once_and_whole,
     data_survives_reopening,
     physics_specs_round_trip_given_and_not_given,
 );
@@ -716,6 +718,106 @@ async fn observations_reject_unstorable_values(h: Harness) {
         "{rejected:?}"
     );
     assert_eq!(store.count_observations(None).await.unwrap(), 0);
+}
+
+/// Seeders that run at once (several processes on a fresh database) take turns: exactly one
+/// inserts the rows, the version moves once, and a catalog that has rows but no seed key keeps
+/// its rows (a database from before the key) and only gets the key.
+async fn the_catalog_is_seeded_once_and_whole(h: Harness) {
+    let store = &h.store;
+    let hardware_rows = [hardware("a", 1.0), hardware("b", 2.0)];
+    let benchmarks = [benchmark("a", "Q4_K_M", 1)];
+    let apis = [api_offer("api")];
+    let version_before = store.catalog_version().await.unwrap();
+    let mut seeders = Vec::new();
+    for _ in 0..4 {
+        let store = h.store.clone();
+        let (hardware_rows, benchmarks, apis) =
+            (hardware_rows.clone(), benchmarks.clone(), apis.clone());
+        seeders.push(tokio::spawn(async move {
+            store
+                .seed_catalog("seeded_from", "v1", &hardware_rows, &benchmarks, &apis)
+                .await
+        }));
+    }
+    let mut inserted = Vec::new();
+    for seeder in seeders {
+        inserted.push(seeder.await.unwrap().unwrap());
+    }
+    assert_eq!(inserted.iter().filter(|i| **i).count(), 1, "{inserted:?}");
+    assert_eq!(store.list_hardware().await.unwrap().len(), 2);
+    assert_eq!(store.list_benchmarks().await.unwrap().len(), 1);
+    assert_eq!(store.list_api_offers().await.unwrap().len(), 1);
+    assert_eq!(store.catalog_version().await.unwrap(), version_before + 1);
+    assert_eq!(
+        store.get_meta("seeded_from").await.unwrap().as_deref(),
+        Some("v1")
+    );
+
+    // A catalog with rows and no key: rows kept as they are, key set.
+    let reopened = h.reopen().await;
+    let other = reopened.store.clone();
+    other.upsert_hardware(&hardware("c", 3.0)).await.unwrap();
+    let fresh = !other
+        .seed_catalog("seeded_again", "v2", &hardware_rows, &[], &[])
+        .await
+        .unwrap();
+    assert!(fresh, "a non-empty catalog is not seeded");
+    assert_eq!(other.list_hardware().await.unwrap().len(), 3);
+    assert_eq!(
+        other.get_meta("seeded_again").await.unwrap().as_deref(),
+        Some("v2")
+    );
+}
+
+/// A value the backend cannot store is the caller's fault, never an outage (issue 16 §5): on
+/// PostgreSQL a NUL byte in TEXT (SQLSTATE 22021) and a 1 MB key past the index's size limit
+/// (54000) are [`StoreError::InvalidData`], where they were database errors (UNAVAILABLE);
+/// SQLite stores both.
+async fn values_the_database_refuses_are_invalid_data(h: Harness) {
+    let store = &h.store;
+    // Incompressible, so PostgreSQL cannot squeeze it under the index limit.
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let huge_id: String = (0..1_000_000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            char::from(b'a' + (seed % 26) as u8)
+        })
+        .collect();
+    let outcomes = [
+        (
+            "a NUL in a hardware id",
+            store
+                .upsert_hardware(&hardware("a\0b", 1.0))
+                .await
+                .map(drop),
+        ),
+        (
+            "a NUL in a plan id",
+            store.insert_plan(&plan("p\0q", 1)).await,
+        ),
+        (
+            "a 1 MB plan id",
+            store.insert_plan(&plan(&huge_id, 2)).await,
+        ),
+        (
+            "a NUL in a looked-up id",
+            store.get_plan("p\0x").await.map(drop),
+        ),
+    ];
+    for (what, outcome) in outcomes {
+        match (store.backend(), outcome) {
+            (Backend::Postgres, Err(StoreError::InvalidData { reason })) => {
+                assert!(!reason.is_empty(), "{what}");
+            }
+            (Backend::Sqlite, Ok(())) => {}
+            (backend, other) => panic!("{what} on {backend:?}: {other:?}"),
+        }
+    }
+    // The store still works.
+    store.insert_plan(&plan("after", 3)).await.unwrap();
 }
 
 /// Specs and the benchmark context are nullable: `None` (not given) and `Some` both survive a
