@@ -217,7 +217,7 @@ fn plans_name_themselves_and_diffs_show_inputs_and_n() {
     // The catalog a fresh database was seeded with names itself: the embedded catalog's
     // version and the store's revision (7 SKUs + 9 benchmarks + 1 API offer + the seed record).
     let list = ok_on(&dir, &["plans", "list"]);
-    assert!(list.contains("seed-2026-12 (rev 18)"), "{list}");
+    assert!(list.contains("seed-2026-12 (rev 1)"), "{list}");
     // Local-only on 512 GB Macs at N = 2, 0.013736 s a token. Business hours carry 3/40 of a
     // day each: 1.5B ÷ 30 days × 3/40 = 3.75M tokens × 0.013736 s = 14.31 node-hours in the
     // hour ÷ 0.8 cap = 17.9 → 18 nodes (2 owned); 1.2B: 3M → 11.45 ÷ 0.8 = 14.3 → 15 nodes.

@@ -421,7 +421,7 @@ impl Planner {
     }
 
     /// Returns the catalog version as plans and listings show it: the version of the catalog
-    /// the database was seeded from and the store's revision counter, `seed-2026-12 (rev 18)`
+    /// the database was seeded from and the store's revision counter, `seed-2026-12 (rev 1)`
     /// (the counter alone for a database without a seed record). Plans keep the label they
     /// were made with.
     pub fn catalog_version_label(&self, revision: u64) -> String {
