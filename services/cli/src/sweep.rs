@@ -1,12 +1,13 @@
-//! `planner-cli sweep`: one request over a range of demand or API prices, through the planner's
-//! `Sweep` RPC (in-process or `--endpoint`), printed as a table, Markdown, CSV, JSON or an SVG
-//! chart; progress on stderr while it runs long.
+//! `planner-cli sweep`: one request over a range of demand or API prices, or a grid of both (one
+//! demand sweep per price factor), through the planner's `Sweep` RPC (in-process or
+//! `--endpoint`), printed as a table, Markdown, CSV, JSON or an SVG chart; progress on stderr
+//! while it runs long.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use clap::{ArgMatches, FromArgMatches, ValueEnum};
-use fleet_planner::grpc::sweep::{sweep_from_pb, sweep_request_to_pb};
+use fleet_planner::grpc::sweep::{sweep_request_to_pb, sweeps_from_pb};
 use fleet_planner::sweep::{
     CostOutcome, PointOptimum, Sweep, SweepAxis, SweepRange, SweepSpec, VersusApi,
     composition_words,
@@ -28,9 +29,9 @@ pub enum SweepOutput {
     Markdown,
     /// One row per point and strategy.
     Csv,
-    /// The sweep as the planner returns it.
+    /// The sweep as the planner returns it (a grid: an array, one sweep per price factor).
     Json,
-    /// Cost per month against the swept axis, one line per strategy.
+    /// Cost per month against the swept axis, one line per strategy (not for a grid).
     Svg,
 }
 
@@ -40,10 +41,12 @@ pub struct SweepArgs {
     #[command(flatten)]
     request: SweepRequestArgs,
     /// Factor on the API's input and output prices: a range to sweep, MIN..MAX (e.g.
-    /// 0.1..100), or one factor for a demand sweep [default: 1].
+    /// 0.1..100), or one factor [default: 1]. With a --demand range too, one demand sweep per
+    /// factor (a grid).
     #[arg(long, value_name = "FACTOR[..FACTOR]", value_parser = SweepRange::parse_scale, allow_hyphen_values = true)]
     api_price_scale: Option<SweepRange>,
-    /// Points on the swept axis, log-spaced from its minimum to its maximum.
+    /// Points on each swept axis, log-spaced from its minimum to its maximum; a grid has
+    /// --steps × --steps points, at most 2,500.
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(2..=200), allow_hyphen_values = true)]
     steps: u32,
     /// Output format.
@@ -171,12 +174,23 @@ impl ProgressLine {
     }
 }
 
-/// Calls the Sweep RPC and returns the sweep, showing progress on stderr for long sweeps.
+/// Calls the Sweep RPC and returns the sweep (the first of a grid), showing progress on stderr
+/// for long sweeps.
 pub async fn call(
     client: &mut Client,
     request: pb::SweepRequest,
     show_progress: bool,
 ) -> Result<Sweep, Failure> {
+    let mut sweeps = call_all(client, request, show_progress).await?;
+    Ok(sweeps.swap_remove(0))
+}
+
+/// Calls the Sweep RPC and returns every sweep: one, or one per API price factor of a grid.
+pub async fn call_all(
+    client: &mut Client,
+    request: pb::SweepRequest,
+    show_progress: bool,
+) -> Result<Vec<Sweep>, Failure> {
     let mut stream = crate::rpc!(client, sweep, request)?;
     let mut progress = ProgressLine::new();
     let result = loop {
@@ -206,7 +220,14 @@ pub async fn call(
         }
     };
     progress.finish();
-    sweep_from_pb(&result).map_err(|message| Failure { code: 1, message })
+    match sweeps_from_pb(&result) {
+        Ok(sweeps) if !sweeps.is_empty() => Ok(sweeps),
+        Ok(_) => Err(Failure {
+            code: 1,
+            message: "the planner returned a sweep result without a sweep".into(),
+        }),
+        Err(message) => Err(Failure { code: 1, message }),
+    }
 }
 
 /// Runs `planner-cli sweep`.
@@ -233,19 +254,38 @@ pub async fn run(client: &mut Client, args: SweepArgs) -> Result<String, Failure
             message: flag_message(&error.to_string()),
         });
     }
-    let wire = sweep_request_to_pb(&request, &spec, request_args.time_limit / 1_000.0);
-    let mut sweep = call(client, wire, true).await?;
-    if request_args.redact_timings {
-        sweep.elapsed_ms = 0.0;
+    if spec.is_grid() && args.output == SweepOutput::Svg {
+        return Err(Failure {
+            code: 2,
+            message: "invalid value for '--output': svg draws one sweep; with both --demand and --api-price-scale as ranges use table, markdown, csv or json".into(),
+        });
     }
-    Ok(match args.output {
-        SweepOutput::Table => sweep_doc(&sweep).to_text(),
-        SweepOutput::Markdown => sweep_doc(&sweep).to_markdown(),
-        SweepOutput::Csv => sweep_csv(&sweep),
-        SweepOutput::Json => {
-            serde_json::to_string_pretty(&sweep).expect("sweeps serialize to JSON") + "\n"
+    let wire = sweep_request_to_pb(&request, &spec, request_args.time_limit / 1_000.0);
+    let mut sweeps = call_all(client, wire, true).await?;
+    if request_args.redact_timings {
+        for sweep in &mut sweeps {
+            sweep.elapsed_ms = 0.0;
         }
-        SweepOutput::Svg => chart::sweep_svg(&sweep),
+    }
+    if spec.is_grid() {
+        return Ok(match args.output {
+            SweepOutput::Table => grid_doc(&sweeps).to_text(),
+            SweepOutput::Markdown => grid_doc(&sweeps).to_markdown(),
+            SweepOutput::Csv => sweeps_csv(&sweeps),
+            SweepOutput::Json | SweepOutput::Svg => {
+                serde_json::to_string_pretty(&sweeps).expect("sweeps serialize to JSON") + "\n"
+            }
+        });
+    }
+    let sweep = &sweeps[0];
+    Ok(match args.output {
+        SweepOutput::Table => sweep_doc(sweep).to_text(),
+        SweepOutput::Markdown => sweep_doc(sweep).to_markdown(),
+        SweepOutput::Csv => sweep_csv(sweep),
+        SweepOutput::Json => {
+            serde_json::to_string_pretty(sweep).expect("sweeps serialize to JSON") + "\n"
+        }
+        SweepOutput::Svg => chart::sweep_svg(sweep),
     })
 }
 
@@ -300,6 +340,33 @@ pub fn sweep_doc(sweep: &Sweep) -> Doc {
         sweep.points.len()
     ));
     sweep_sections(&mut doc, sweep, "");
+    doc
+}
+
+/// Returns a grid as a document: per API price factor, its demand sweep's sections.
+pub fn grid_doc(sweeps: &[Sweep]) -> Doc {
+    let factors: Vec<f64> = sweeps
+        .iter()
+        .map(|s| s.points.first().map_or(1.0, |p| p.api_price_scale))
+        .collect();
+    let price = SweepAxis::ApiPriceScale;
+    let mut doc = Doc::default();
+    doc.heading(format!(
+        "fleetplan sweep: {} × API prices {}..{}, {} × {} points",
+        sweeps.first().map_or_else(String::new, range_words),
+        price.format_value(factors.first().copied().unwrap_or(1.0)),
+        price.format_value(factors.last().copied().unwrap_or(1.0)),
+        sweeps.first().map_or(0, |s| s.points.len()),
+        sweeps.len()
+    ));
+    doc.para("One demand sweep per API price factor, each with its own break-evens.".to_string());
+    for (sweep, factor) in sweeps.iter().zip(factors) {
+        sweep_sections(
+            &mut doc,
+            sweep,
+            &format!("API prices {}", price.format_value(factor)),
+        );
+    }
     doc
 }
 
@@ -458,8 +525,21 @@ pub fn versus_words(axis: SweepAxis, outcome: &VersusApi) -> String {
 /// `optimum`, `all-api` or `single-sku:<sku>`, figures are unrounded, and `monthly_usd` is empty
 /// where there is no fleet.
 pub fn sweep_csv(sweep: &Sweep) -> String {
+    sweeps_csv(std::slice::from_ref(sweep))
+}
+
+/// Returns several sweeps (a grid's) as one CSV, as [`sweep_csv`]: one header, then each
+/// sweep's rows in order.
+pub fn sweeps_csv(sweeps: &[Sweep]) -> String {
     let mut out =
         String::from("demand_tokens,api_price_scale,strategy,monthly_usd,capex_usd,fleet,reason\n");
+    for sweep in sweeps {
+        sweep_csv_rows(&mut out, sweep);
+    }
+    out
+}
+
+fn sweep_csv_rows(out: &mut String, sweep: &Sweep) {
     let mut row = |point: &fleet_planner::sweep::SweepPoint, strategy: &str, cost: &CostOutcome| {
         let (monthly, capex, fleet, reason) = match cost {
             CostOutcome::Solved {
@@ -506,5 +586,4 @@ pub fn sweep_csv(sweep: &Sweep) -> String {
             row(point, &format!("single-sku:{sku}"), cost);
         }
     }
-    out
 }

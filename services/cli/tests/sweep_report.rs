@@ -153,10 +153,6 @@ fn bad_sweep_input_exits_2_with_one_line_naming_the_flag() {
             ][..],
             "--api-price-scale",
         ),
-        (
-            &["sweep", "--demand", "10M..20B", "--api-price-scale", "1..2"][..],
-            "--api-price-scale",
-        ),
         (&["sweep", "--demand", "1.5B"][..], "--demand"),
         (&["sweep", "--steps", "5"][..], "--demand"),
     ] {
@@ -361,4 +357,103 @@ fn sweep_over_an_endpoint_matches_the_embedded_run() {
     );
     assert_eq!(out.status.code(), Some(2));
     planner.stop();
+}
+
+#[test]
+fn a_demand_by_price_grid_is_one_sweep_per_factor_and_refuses_what_it_cannot_do() {
+    let args = [
+        "sweep",
+        "--demand",
+        "10M..20B",
+        "--api-price-scale",
+        "1..100",
+        "--steps",
+        "3",
+        "--redact-timings",
+        "-o",
+        "csv",
+    ];
+    let csv = ok(&args);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("demand_tokens,api_price_scale,strategy,monthly_usd,capex_usd,fleet,reason")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.splitn(4, ',').collect()).collect();
+    // Strategies as the CSV defines rows: optimum, all-API, and one per single-SKU fleet.
+    let mut strategies: Vec<&str> = rows.iter().map(|r| r[2]).collect();
+    strategies.sort();
+    strategies.dedup();
+    assert!(strategies.contains(&"optimum") && strategies.contains(&"all-api"));
+    assert!(strategies.len() > 2, "{strategies:?}");
+    // 3 demand steps × 3 price steps (×1, ×10, ×100) × every strategy, each pair once.
+    assert_eq!(rows.len(), 3 * 3 * strategies.len(), "{csv}");
+    let mut cells: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r[0], r[1], r[2])).collect();
+    cells.sort();
+    cells.dedup();
+    assert_eq!(cells.len(), rows.len(), "a point and strategy twice: {csv}");
+    let mut demands: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    demands.sort();
+    demands.dedup();
+    assert_eq!(demands, ["10000000", "20000000000", "447213595"]);
+    let mut factors: Vec<f64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
+    factors.dedup();
+    assert_eq!(
+        factors.len(),
+        3,
+        "factors in order, one block each: {factors:?}"
+    );
+    for (found, expected) in factors.iter().zip([1.0, 10.0, 100.0]) {
+        assert!((found - expected).abs() < 1e-9, "{factors:?}");
+    }
+    // The same grid over --endpoint, through the Sweep RPC's price_sweeps.
+    let planner = TestPlanner::start(None);
+    let endpoint = format!("http://{}", planner.address);
+    let mut remote = vec!["--endpoint", endpoint.as_str()];
+    remote.extend_from_slice(&args);
+    assert_eq!(ok(&remote), csv);
+    planner.stop();
+    // The table has each factor's own break-even sections.
+    let table = ok(&args[..8]);
+    for factor in ["×1", "×10", "×100"] {
+        assert!(
+            table.contains(&format!(
+                "API prices {factor}: where each SKU beats the API"
+            )),
+            "{table}"
+        );
+    }
+    // Too large a grid, and an SVG of one: exit 2 with one line naming the flag.
+    for (refused, words) in [
+        (
+            &[
+                "sweep",
+                "--demand",
+                "10M..20B",
+                "--api-price-scale",
+                "1..100",
+                "--steps",
+                "51",
+            ][..],
+            "--steps",
+        ),
+        (
+            &[
+                "sweep",
+                "--demand",
+                "10M..20B",
+                "--api-price-scale",
+                "1..100",
+                "-o",
+                "svg",
+            ][..],
+            "--output",
+        ),
+    ] {
+        let out = cli_on(&tempfile::tempdir().unwrap(), refused);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{refused:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{refused:?}: {stderr}");
+        assert!(stderr.contains(words), "{refused:?}: {stderr}");
+    }
 }

@@ -964,15 +964,16 @@ impl Planner {
     }
 
     /// Plans the request over `spec` against the current catalog and throughput model
-    /// ([`crate::sweep::sweep`]), off the async runtime, within `time_limit_s` for the whole
-    /// sweep; `progress` hears about each plan made. A read: nothing is stored.
+    /// ([`crate::sweep::sweep_grid`]: one sweep, or one demand sweep per API price factor of a
+    /// grid), off the async runtime, within `time_limit_s` for the whole sweep; `progress`
+    /// hears about each plan made. A read: nothing is stored.
     pub async fn sweep(
         &self,
         request: PlanRequest,
         spec: crate::sweep::SweepSpec,
         time_limit_s: f64,
         progress: impl Fn(crate::sweep::SweepProgress) + Send + Sync + 'static,
-    ) -> Result<crate::sweep::Sweep, ServiceError> {
+    ) -> Result<Vec<crate::sweep::Sweep>, ServiceError> {
         let catalog = self.catalog().await?;
         let throughput = self.throughput().await?;
         let settings = crate::sweep::SweepSettings {
@@ -982,7 +983,7 @@ impl Planner {
         };
         let started = Instant::now();
         let swept = tokio::task::spawn_blocking(move || {
-            crate::sweep::sweep(
+            crate::sweep::sweep_grid(
                 &catalog,
                 &throughput.model,
                 &request,

@@ -8,6 +8,9 @@
 //! the bracket — until the bracket is within [`BREAK_EVEN_TOLERANCE`] of its lower end. Points
 //! and bisections are independent plans and run on every core.
 //!
+//! With both ranges the sweep is a grid ([`sweep_grid`]): one demand sweep per API price
+//! factor, each with its own break-evens.
+//!
 //! Demand is scaled as a whole: every workload keeps its share of the request's total. API
 //! prices are scaled on every API offer of the catalog, input and output alike.
 
@@ -32,6 +35,8 @@ pub const MIN_STEPS: u32 = 2;
 pub const MAX_STEPS: u32 = 200;
 /// Time limit of a whole sweep when the caller does not set one, in seconds.
 pub const DEFAULT_TIME_LIMIT_S: f64 = 300.0;
+/// Most points a demand × API price grid may have (`steps` on each axis, so `steps²`).
+pub const MAX_GRID_POINTS: u32 = 2_500;
 /// Largest time limit a sweep may ask for, in seconds.
 pub const MAX_TIME_LIMIT_S: f64 = 3_600.0;
 /// Largest API price factor: beyond it every figure is an artefact of the factor.
@@ -193,20 +198,21 @@ fn parse_range(
     }
 }
 
-/// What to sweep: one axis as a range, the other fixed.
+/// What to sweep: one axis as a range, the other fixed, or both as ranges (a grid).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SweepSpec {
     /// Total monthly tokens; `None`: the request's own total.
     pub demand_tokens: Option<SweepRange>,
     /// Factor on the API offers' prices; `None`: 1.
     pub api_price_scale: Option<SweepRange>,
-    /// Points on the swept axis, log-spaced from its minimum to its maximum.
+    /// Points on each swept axis, log-spaced from its minimum to its maximum.
     pub steps: u32,
 }
 
 impl SweepSpec {
-    /// Checks the spec and returns the axis it sweeps; errors name the field
-    /// (`demand_tokens`, `api_price_scale`, `steps`) and the bad value.
+    /// Checks the spec and returns the axis it sweeps (a grid sweeps demand at each API price
+    /// factor); errors name the field (`demand_tokens`, `api_price_scale`, `steps`) and the bad
+    /// value.
     pub fn validate(&self) -> Result<SweepAxis, PlanError> {
         if !(MIN_STEPS..=MAX_STEPS).contains(&self.steps) {
             return Err(PlanError::invalid(
@@ -229,15 +235,30 @@ impl SweepSpec {
         match (demand, price) {
             (true, false) => Ok(SweepAxis::Demand),
             (false, true) => Ok(SweepAxis::ApiPriceScale),
-            (true, true) => Err(PlanError::invalid(
-                "api_price_scale",
-                "sweep one axis at a time: demand_tokens is already a range, so give the API price factor one value",
-            )),
+            (true, true) => {
+                let points = self.steps * self.steps;
+                if points > MAX_GRID_POINTS {
+                    return Err(PlanError::invalid(
+                        "steps",
+                        format!(
+                            "a demand_tokens × api_price_scale grid of {0} × {0} = {points} points is over {MAX_GRID_POINTS}: lower steps or give one of the two a single value",
+                            self.steps
+                        ),
+                    ));
+                }
+                Ok(SweepAxis::Demand)
+            }
             (false, false) => Err(PlanError::invalid(
                 "demand_tokens",
                 "nothing to sweep: give demand_tokens or api_price_scale as a range with min below max",
             )),
         }
+    }
+
+    /// Returns whether both axes are ranges: one demand sweep per API price factor.
+    pub fn is_grid(&self) -> bool {
+        self.demand_tokens.is_some_and(|r| r.is_range())
+            && self.api_price_scale.is_some_and(|r| r.is_range())
     }
 
     /// Returns the swept axis's values: `steps` points, log-spaced from its minimum to its
@@ -560,15 +581,13 @@ pub fn sweep(
 ) -> Result<Sweep, PlanError> {
     let started = Instant::now();
     let axis = spec.validate()?;
-    if settings.time_limit_s.is_nan() || settings.time_limit_s <= 0.0 {
+    if spec.is_grid() {
         return Err(PlanError::invalid(
-            "time_limit",
-            format!(
-                "{} s is not a positive number of seconds",
-                settings.time_limit_s
-            ),
+            "api_price_scale",
+            "a range on both axes is a grid: sweep_grid plans one demand sweep per factor",
         ));
     }
+    check_time_limit(settings.time_limit_s)?;
     request.validate(catalog)?;
     let base_total: u64 = request
         .workloads
@@ -774,6 +793,58 @@ pub fn sweep(
         elapsed_ms: started.elapsed().as_secs_f64() * 1_000.0,
         notes,
     })
+}
+
+/// Plans a sweep ([`sweep`]), or with both axes ranges a grid: one demand sweep per API price
+/// factor (`spec.steps` of them, log-spaced), in order, each with its own break-evens, all
+/// within `settings.time_limit_s` together. A one-axis spec returns one sweep.
+pub fn sweep_grid(
+    catalog: &Catalog,
+    throughput: &ThroughputModel,
+    request: &PlanRequest,
+    spec: &SweepSpec,
+    settings: SweepSettings,
+    progress: &(dyn Fn(SweepProgress) + Sync),
+) -> Result<Vec<Sweep>, PlanError> {
+    spec.validate()?;
+    if !spec.is_grid() {
+        return sweep(catalog, throughput, request, spec, settings, progress).map(|s| vec![s]);
+    }
+    check_time_limit(settings.time_limit_s)?;
+    let started = Instant::now();
+    let limit_s = settings.time_limit_s.min(MAX_TIME_LIMIT_S);
+    spec.values(SweepAxis::ApiPriceScale)
+        .into_iter()
+        .map(|factor| {
+            let one = SweepSpec {
+                api_price_scale: Some(SweepRange::fixed(factor)),
+                ..*spec
+            };
+            // Once the time is spent, what is left runs with a sliver and is marked not solved.
+            let left = (limit_s - started.elapsed().as_secs_f64()).max(1e-3);
+            sweep(
+                catalog,
+                throughput,
+                request,
+                &one,
+                SweepSettings {
+                    time_limit_s: left,
+                    ..settings
+                },
+                progress,
+            )
+        })
+        .collect()
+}
+
+fn check_time_limit(time_limit_s: f64) -> Result<(), PlanError> {
+    if time_limit_s.is_nan() || time_limit_s <= 0.0 {
+        return Err(PlanError::invalid(
+            "time_limit",
+            format!("{time_limit_s} s is not a positive number of seconds"),
+        ));
+    }
+    Ok(())
 }
 
 /// Returns how many bisection plans narrow `low..high` to the tolerance at most.

@@ -6,7 +6,7 @@ use fleet_planner::catalog::Catalog;
 use fleet_planner::demand::{PlanRequest, Workload};
 use fleet_planner::sweep::{
     BREAK_EVEN_TOLERANCE, CostOutcome, PointOptimum, SweepAxis, SweepRange, SweepSettings,
-    SweepSpec, VersusApi, sweep,
+    SweepSpec, VersusApi, sweep, sweep_grid,
 };
 use fleet_planner::{PlanError, ThroughputModel, TokenCount};
 
@@ -173,6 +173,114 @@ fn price_sweep_finds_the_hand_computed_price_factor() {
 }
 
 #[test]
+fn grid_finds_the_hand_computed_break_even_at_every_price_factor() {
+    // Both ranges: one demand sweep per API price factor, ×1 to ×2 in 5 log-spaced steps
+    // (×2^(i/4)). At factor s the API charges $4 s per 1M, so the break-even demand is
+    // $1,011.52 ÷ ($4 s − $0.113778) per 1M: 260.28M at ×1 and, at ×2,
+    // 1,011.52 ÷ 7.886222 = 128.2642M, each inside 100M..1B and under one node's 324M.
+    let spec = SweepSpec {
+        demand_tokens: Some(SweepRange {
+            min: 100e6,
+            max: 1e9,
+        }),
+        api_price_scale: Some(SweepRange { min: 1.0, max: 2.0 }),
+        steps: 5,
+    };
+    assert!(spec.is_grid());
+    let catalog = catalog();
+    let throughput = ThroughputModel::from_catalog(&catalog);
+    let sweeps = sweep_grid(
+        &catalog,
+        &throughput,
+        &request(1_000_000),
+        &spec,
+        SweepSettings::default(),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(sweeps.len(), 5);
+    let at_two = FIXED_USD / (API_USD_PER_MILLION * 2.0 - MARGINAL_USD_PER_MILLION) * 1e6;
+    assert!((at_two - 128_264_202.0).abs() < 1.0, "{at_two}");
+    let mut previous = f64::INFINITY;
+    for (i, swept) in sweeps.iter().enumerate() {
+        let factor = 2f64.powf(i as f64 / 4.0);
+        assert_eq!(swept.axis, SweepAxis::Demand);
+        assert_eq!(swept.points.len(), 5);
+        assert!(
+            swept
+                .points
+                .iter()
+                .all(|p| (p.api_price_scale - factor).abs() < 1e-12),
+            "{factor}: {:?}",
+            swept.points
+        );
+        let expected = FIXED_USD / (API_USD_PER_MILLION * factor - MARGINAL_USD_PER_MILLION) * 1e6;
+        // Each factor's own break-even: the optimum goes from the API to one box ...
+        assert_eq!(
+            swept.composition_changes.len(),
+            1,
+            "×{factor}: {:?}",
+            swept.composition_changes
+        );
+        let change = &swept.composition_changes[0];
+        assert!(change.from.is_empty(), "×{factor}: {change:?}");
+        assert_eq!(change.to, vec!["box Q4_K_M".to_string()]);
+        assert!(
+            within_tolerance(change.crossing.at, expected),
+            "×{factor}: {change:?}, expected {expected}"
+        );
+        // ... and the single-SKU fleet first beats the API at the same volume.
+        let VersusApi::FirstBeatsApi { crossing } = &swept.versus_api[0].outcome else {
+            panic!("×{factor}: {:?}", swept.versus_api[0]);
+        };
+        assert!(
+            within_tolerance(crossing.at, expected),
+            "×{factor}: {crossing:?}"
+        );
+        // A dearer API pays off at less volume.
+        assert!(change.crossing.at < previous);
+        previous = change.crossing.at;
+    }
+    assert!(within_tolerance(
+        sweeps[0].composition_changes[0].crossing.at,
+        break_even_tokens()
+    ));
+    assert!(within_tolerance(
+        sweeps[4].composition_changes[0].crossing.at,
+        at_two
+    ));
+    // One sweep does not take a grid.
+    let error = run(&request(1_000_000), &spec).unwrap_err();
+    assert!(error.to_string().contains("sweep_grid"), "{error}");
+}
+
+#[test]
+fn an_oversized_grid_is_refused_naming_steps() {
+    let spec = SweepSpec {
+        demand_tokens: Some(SweepRange {
+            min: 100e6,
+            max: 1e9,
+        }),
+        api_price_scale: Some(SweepRange { min: 1.0, max: 2.0 }),
+        steps: 51,
+    };
+    let error = spec.validate().unwrap_err();
+    let PlanError::InvalidRequest { field, reason } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(field, "steps");
+    assert!(
+        reason.contains("51 × 51 = 2601 points is over 2500"),
+        "{reason}"
+    );
+    // 50 × 50 = 2,500 is the largest grid.
+    assert_eq!(
+        SweepSpec { steps: 50, ..spec }.validate().unwrap(),
+        SweepAxis::Demand
+    );
+}
+
+#[test]
 fn a_node_that_never_pays_is_never_and_says_how_far_off() {
     // Up to 200M the node never pays: at 200M it costs $1,011.52 + 200 × $0.113778 = $1,034.28
     // against the API's $800, 1.2929× the API (its best ratio: the ratio falls with volume).
@@ -260,10 +368,11 @@ fn bad_specs_name_the_field() {
                     min: 1.0,
                     max: 10.0,
                 }),
+                steps: 51,
                 ..demand(1e6, 1e9)
             },
-            "api_price_scale",
-            "one axis at a time",
+            "steps",
+            "grid of 51 × 51 = 2601 points",
         ),
         (
             SweepSpec {

@@ -207,7 +207,30 @@ pub fn sweep_to_pb(sweep: &Sweep) -> Result<pb::SweepResult, Status> {
         elapsed_ms: sweep.elapsed_ms,
         notes: sweep.notes.clone(),
         sweep_json,
+        price_sweeps: Vec::new(),
     })
+}
+
+/// Returns the wire form of a sweep's result: one sweep as [`sweep_to_pb`], a grid's sweeps in
+/// `price_sweeps` with the first's fields at the top.
+pub fn sweeps_to_pb(sweeps: &[Sweep]) -> Result<pb::SweepResult, Status> {
+    let Some(first) = sweeps.first() else {
+        return Err(Status::internal("the sweep returned no result"));
+    };
+    let mut result = sweep_to_pb(first)?;
+    if sweeps.len() > 1 {
+        result.price_sweeps = sweeps.iter().map(sweep_to_pb).collect::<Result<_, _>>()?;
+    }
+    Ok(result)
+}
+
+/// Returns every sweep a wire result carries: a grid's `price_sweeps`, or the one sweep.
+pub fn sweeps_from_pb(result: &pb::SweepResult) -> Result<Vec<Sweep>, String> {
+    if result.price_sweeps.is_empty() {
+        sweep_from_pb(result).map(|s| vec![s])
+    } else {
+        result.price_sweeps.iter().map(sweep_from_pb).collect()
+    }
 }
 
 /// Returns the domain sweep a wire result carries (from its exact JSON).
@@ -262,7 +285,7 @@ pub(super) async fn handle(
             })
             .await;
         let message = match swept {
-            Ok(sweep) => sweep_to_pb(&sweep).map(|result| pb::SweepResponse {
+            Ok(sweeps) => sweeps_to_pb(&sweeps).map(|result| pb::SweepResponse {
                 update: Some(pb::sweep_response::Update::Result(result)),
             }),
             Err(error) => Err(Status::from(error)),
