@@ -43,6 +43,10 @@ struct Args {
     /// user's data directory]
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// How long the start waits for the database's first answer, e.g. `10s`; a database (or a
+    /// proxy) that accepts and never answers fails the start with one line.
+    #[arg(long, env = "PLANNER_DATABASE_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    database_connect_timeout: Duration,
     /// Log format.
     #[arg(long, env = "PLANNER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -163,7 +167,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(url) => url,
         None => default_database_url()?,
     };
-    let store = Store::connect(&database_url)
+    let store = Store::connect_with_timeout(&database_url, args.database_connect_timeout)
         .await
         .with_context(|| format!("connecting to the database ({})", redact_url(&database_url)))?;
     let grpc = tokio::net::TcpListener::bind(args.listen)
