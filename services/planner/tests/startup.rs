@@ -97,3 +97,63 @@ fn a_silent_database_fails_the_start_after_the_connect_timeout() {
         "{stderr}"
     );
 }
+
+/// A second SIGTERM exits at once (issue 16 §5: it was ignored while draining). The first one
+/// starts a 60 s drain; the second ends the process with 143 (128 + SIGTERM) long before.
+#[cfg(unix)]
+#[test]
+fn a_second_signal_exits_at_once() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = planner()
+        .args([
+            "--database-url",
+            &format!("sqlite:{}", dir.path().join("p.db").display()),
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--shutdown-drain",
+            "60s",
+            "--log-format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("fleet-planner starts");
+    let kill = |pid: u32| {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Wait until it serves, then until the first signal is taken.
+    let mut wait_for_line = |needle: &str| {
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.contains(needle) {
+                return;
+            }
+        }
+        panic!("fleet-planner ended before logging {needle:?}");
+    };
+    wait_for_line("gRPC listening");
+    let started = std::time::Instant::now();
+    kill(child.id());
+    wait_for_line("shutdown signal received");
+    kill(child.id());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("a second SIGTERM did not end the drain");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(143));
+}
