@@ -43,6 +43,10 @@ struct Args {
     /// user's data directory]
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// How long the start waits for the database's first answer, e.g. `10s`; a database (or a
+    /// proxy) that accepts and never answers fails the start with one line.
+    #[arg(long, env = "PLANNER_DATABASE_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    database_connect_timeout: Duration,
     /// Log format.
     #[arg(long, env = "PLANNER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -69,6 +73,15 @@ struct Args {
     /// Require the token for reads (plans, catalog listings, Propose) too.
     #[arg(long, env = "PLANNER_PROTECT_READS", requires = "token_file")]
     protect_reads: bool,
+    /// On SIGTERM or SIGINT, how long readiness reports not serving while calls are still
+    /// served, so load balancers stop sending before the listeners close, e.g. `5s`.
+    #[arg(long, env = "PLANNER_SHUTDOWN_DRAIN", default_value = "5s", value_parser = parse_duration_or_zero)]
+    shutdown_drain: Duration,
+    /// After the drain, how long calls in flight may take before they are dropped, e.g.
+    /// `20s`. Drain plus timeout (plus a second or two to exit) must stay under the pod's
+    /// terminationGracePeriodSeconds (30 s in deploy/). A second signal exits at once.
+    #[arg(long, env = "PLANNER_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
     /// How often readiness checks the database, e.g. `2s`.
     #[arg(long, env = "PLANNER_READINESS_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     readiness_interval: Duration,
@@ -101,6 +114,14 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(ms / 1_000.0))
 }
 
+/// Parses a duration that may be zero: `0` or `0s` turns the drain off.
+fn parse_duration_or_zero(raw: &str) -> Result<Duration, String> {
+    if raw.trim().trim_end_matches(['s', 'm']).trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(raw)
+}
+
 fn init_tracing(format: LogFormat, filter: Targets) {
     let registry = tracing_subscriber::registry().with(filter);
     match format {
@@ -117,30 +138,52 @@ fn init_tracing(format: LogFormat, filter: Targets) {
     }
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
+/// The process's shutdown: the first SIGINT or SIGTERM resolves `first` (the server drains);
+/// a second one exits at once, without draining (128 + the signal number, as a shell would).
+async fn watch_signals(first: tokio::sync::oneshot::Sender<()>) {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Both listeners live for the whole process, so a second signal that comes right
+        // after the first is not lost between them.
+        let (mut interrupt, mut terminate) = match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(interrupt), Ok(terminate)) => (interrupt, terminate),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(%error, "cannot listen for SIGINT and SIGTERM");
+                return;
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+        };
+        let mut next = async || {
+            tokio::select! {
+                _ = interrupt.recv() => ("SIGINT", 130),
+                _ = terminate.recv() => ("SIGTERM", 143),
+            }
+        };
+        let (name, _) = next().await;
+        tracing::info!(
+            signal = name,
+            "shutdown signal received; a second one exits at once"
+        );
+        let _ = first.send(());
+        let (name, code) = next().await;
+        tracing::warn!(
+            signal = name,
+            "second shutdown signal: exiting without draining"
+        );
+        eprintln!("fleet-planner: second {name}: exiting without draining");
+        std::process::exit(code);
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = first.send(());
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received"),
-        () = terminate => tracing::info!("SIGTERM received"),
     }
 }
 
@@ -163,7 +206,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(url) => url,
         None => default_database_url()?,
     };
-    let store = Store::connect(&database_url)
+    let store = Store::connect_with_timeout(&database_url, args.database_connect_timeout)
         .await
         .with_context(|| format!("connecting to the database ({})", redact_url(&database_url)))?;
     let grpc = tokio::net::TcpListener::bind(args.listen)
@@ -189,8 +232,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             protect_reads: args.protect_reads,
         },
         tls,
+        shutdown_drain: args.shutdown_drain,
+        shutdown_timeout: args.shutdown_timeout,
     };
-    serve(grpc, Some(metrics), store, options, shutdown_signal()).await
+    let (first_signal, first_signal_received) = tokio::sync::oneshot::channel();
+    tokio::spawn(watch_signals(first_signal));
+    let shutdown = async move {
+        // An error means the signal watcher is gone (it could not listen): serve on.
+        if first_signal_received.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    serve(grpc, Some(metrics), store, options, shutdown).await
 }
 
 /// Hides a password in a database URL for logs and errors.

@@ -7,6 +7,12 @@
 //! runs) and `readiness` (serving once migrations ran and while the database answers; not
 //! serving from the moment shutdown begins).
 //!
+//! Shutdown, once the future resolves: readiness turns not serving at once while every call is
+//! still served for [`ServeOptions::shutdown_drain`] (load balancers and Kubernetes endpoints
+//! take a few seconds to stop sending), then the listeners close and calls in flight get
+//! [`ServeOptions::shutdown_timeout`] to finish before they are dropped. The two together must
+//! stay under the pod's `terminationGracePeriodSeconds`.
+//!
 //! With [`ServeOptions::tls`] the gRPC listener speaks TLS only; `/metrics` stays plaintext
 //! (Prometheus scrapes it inside the cluster, and it carries no secrets).
 
@@ -44,6 +50,11 @@ pub struct ServeOptions {
     pub auth: AuthPolicy,
     /// The certificate and key gRPC is served with; `None` serves plaintext.
     pub tls: Option<ServerIdentity>,
+    /// How long readiness is not serving, while calls are still served, before the listeners
+    /// close (the binary's default is 5 s; zero here, so tests stop at once).
+    pub shutdown_drain: Duration,
+    /// How long calls in flight may take once the listeners closed; then they are dropped.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -53,11 +64,15 @@ impl Default for ServeOptions {
             planner: PlannerSettings::default(),
             auth: AuthPolicy::default(),
             tls: None,
+            shutdown_drain: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(20),
         }
     }
 }
 
-/// Serves the planner until `shutdown` resolves, then drains in-flight calls and returns.
+/// Serves the planner until `shutdown` resolves, then drains (readiness not serving for
+/// [`ServeOptions::shutdown_drain`], then in-flight calls for at most
+/// [`ServeOptions::shutdown_timeout`]) and returns.
 ///
 /// The store must be connected (migrations ran in [`Store::connect`]); the default catalog is
 /// seeded into an empty database before readiness turns serving.
@@ -110,9 +125,10 @@ pub async fn serve(
         let on_shutdown_planner = planner.clone();
         let stop_sender = stop_sender.clone();
         let on_shutdown_flag = shutting_down.clone();
+        let drain = options.shutdown_drain;
         tokio::spawn(async move {
             shutdown.await;
-            tracing::info!("shutting down: readiness not serving, draining calls");
+            tracing::info!(drain = ?drain, "shutting down: readiness not serving, still serving calls for the drain");
             let mut flag = on_shutdown_flag.lock().await;
             *flag = true;
             on_shutdown_planner.metrics().set_ready(false);
@@ -120,6 +136,8 @@ pub async fn serve(
                 .set_service_status(READINESS, ServingStatus::NotServing)
                 .await;
             drop(flag);
+            tokio::time::sleep(drain).await;
+            tracing::info!("drain over: listeners closing, finishing calls in flight");
             let _ = stop_sender.send(true);
         });
         tokio::spawn(watch_readiness(
@@ -154,10 +172,15 @@ pub async fn serve(
                 }),
             );
             let stop = stop.clone();
+            let timeout = options.shutdown_timeout;
             Some(tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(wait_for(stop))
-                    .await
+                let server = axum::serve(listener, router)
+                    .with_graceful_shutdown(wait_for(stop.clone()))
+                    .into_future();
+                match bounded_after(stop, timeout, server).await {
+                    Some(result) => result,
+                    None => Ok(()),
+                }
             }))
         }
         None => None,
@@ -165,7 +188,7 @@ pub async fn serve(
 
     let address = grpc_listener.local_addr().ok();
     tracing::info!(address = ?address, backend = ?planner.store().backend(), tls = options.tls.is_some(), "gRPC listening");
-    let result = builder
+    let server = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -174,9 +197,17 @@ pub async fn serve(
         .serve_with_incoming_shutdown(
             without_nagle(TcpListenerStream::new(grpc_listener)),
             wait_for(stop.clone()),
-        )
-        .await
-        .context("gRPC server failed");
+        );
+    let result = match bounded_after(stop.clone(), options.shutdown_timeout, server).await {
+        Some(result) => result.context("gRPC server failed"),
+        None => {
+            tracing::warn!(
+                timeout = ?options.shutdown_timeout,
+                "calls still in flight at the shutdown timeout: dropping them"
+            );
+            Ok(())
+        }
+    };
 
     // The gRPC server may also stop on its own error: make sure the rest stops too.
     let _ = stop_sender.send(true);
@@ -188,9 +219,31 @@ pub async fn serve(
         }
     }
     readiness.abort();
-    planner.store().close().await;
+    // A pool waits for connections checked out by calls just dropped; do not wait forever.
+    if tokio::time::timeout(Duration::from_secs(2), planner.store().close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections still busy at exit");
+    }
     tracing::info!("stopped");
     result
+}
+
+/// Runs `server` to its end, or until `timeout` after `stop` turned true, whichever comes
+/// first; `None` when the timeout cut it short (dropping it drops its connections).
+async fn bounded_after<T>(
+    stop: watch::Receiver<bool>,
+    timeout: Duration,
+    server: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        result = server => Some(result),
+        () = async {
+            wait_for(stop).await;
+            tokio::time::sleep(timeout).await;
+        } => None,
+    }
 }
 
 async fn wait_for(mut stop: watch::Receiver<bool>) {

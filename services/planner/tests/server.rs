@@ -1354,3 +1354,68 @@ async fn bad_data_is_invalid_argument_on_postgres() {
     bad_data_is_invalid_argument(Store::connect_postgres(options).await.unwrap()).await;
     drop_schema(&url, &schema).await;
 }
+
+/// Shutdown (issue 16 §5): readiness turns NOT_SERVING at once while calls are still served
+/// for the whole drain (it was 21 ms before the port closed), and a call that never ends (an
+/// open telemetry stream) cannot hold the server past the shutdown timeout (draining had no
+/// deadline and ran past the pod's 30 s grace).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_with_readiness_off_then_stops_within_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let drain = Duration::from_millis(1_500);
+    let mut server = Running::start_with(
+        sqlite_store(&dir).await,
+        ServeOptions {
+            readiness_interval: Duration::from_millis(100),
+            shutdown_drain: drain,
+            shutdown_timeout: Duration::from_millis(500),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let channel = server.channel().await;
+    wait_ready(channel.clone()).await;
+    // A call in flight that never ends: a telemetry stream the client keeps open.
+    let mut telemetry = TelemetryServiceClient::new(channel.clone());
+    let (_keep_open, outbound) = tokio::sync::mpsc::channel::<pb::ReportObservationsRequest>(1);
+    let _stream = telemetry
+        .report_observations(tokio_stream::wrappers::ReceiverStream::new(outbound))
+        .await
+        .unwrap();
+
+    let stop_sent = std::time::Instant::now();
+    let _ = server.stop.take().unwrap().send(());
+    let mut planner = PlannerServiceClient::new(channel.clone());
+    let mut not_serving = false;
+    for _ in 0..100 {
+        if readiness_of(channel.clone()).await
+            == tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+        {
+            not_serving = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(not_serving, "readiness turns NOT_SERVING at once");
+    // Still served during the drain, on the open connection and on a new one.
+    planner
+        .list_hardware(pb::ListHardwareRequest {})
+        .await
+        .expect("served during the drain");
+    PlannerServiceClient::new(server.channel().await)
+        .list_hardware(pb::ListHardwareRequest {})
+        .await
+        .expect("a new connection is accepted during the drain");
+    assert!(
+        stop_sent.elapsed() < drain,
+        "the checks above ran within the drain"
+    );
+    assert!(!server.task.is_finished(), "serving until the drain ends");
+    // The open stream does not hold the server past drain + timeout (+ margin).
+    tokio::time::timeout(Duration::from_secs(30), &mut server.task)
+        .await
+        .expect("the server stops despite a call that never ends")
+        .unwrap()
+        .unwrap();
+    assert!(stop_sent.elapsed() >= drain, "not before the drain ended");
+}

@@ -25,6 +25,8 @@ static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres")
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a caller waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`Store::connect`] waits for the database's first answer.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Columns bound per observation in a multi-row INSERT.
 const OBSERVATION_COLUMNS: usize = 22;
 /// Bind parameters per statement: under SQLite's historical default limit of 999, and far under
@@ -188,12 +190,19 @@ impl Store {
     /// `sqlite:PATH`, `sqlite://PATH` and `sqlite::memory:` open SQLite (a missing file is
     /// created); `postgres://…` and `postgresql://…` open PostgreSQL.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with_timeout(url, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// [`Store::connect`], giving up with [`StoreError::ConnectTimeout`] when PostgreSQL does
+    /// not answer within `timeout` (a server, or a proxy, that accepts and never answers would
+    /// otherwise hang the start forever).
+    pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?;
             let max_connections = if is_in_memory_sqlite(url) { 1 } else { 4 };
             Store::connect_sqlite(options, max_connections).await
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Store::connect_postgres(PgConnectOptions::from_str(url)?).await
+            Store::connect_postgres_with_timeout(PgConnectOptions::from_str(url)?, timeout).await
         } else {
             let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
             Err(StoreError::Invalid {
@@ -249,14 +258,32 @@ impl Store {
     /// Opens PostgreSQL with the given options and runs pending migrations in the connection's
     /// schema (its `search_path`).
     pub async fn connect_postgres(options: PgConnectOptions) -> Result<Store, StoreError> {
+        Store::connect_postgres_with_timeout(options, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// [`Store::connect_postgres`], giving up with [`StoreError::ConnectTimeout`] when the
+    /// server does not answer within `timeout`.
+    pub async fn connect_postgres_with_timeout(
+        options: PgConnectOptions,
+        timeout: Duration,
+    ) -> Result<Store, StoreError> {
+        let timed_out = || StoreError::ConnectTimeout { timeout };
         // One direct connection first: an unreachable server or a refused login fails at once
         // with its own error, where the pool would retry until its acquire timeout.
-        PgConnection::connect_with(&options).await?.close().await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+        tokio::time::timeout(timeout, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| timed_out())??
+            .close()
             .await?;
+        let pool = tokio::time::timeout(
+            timeout,
+            PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(timeout.min(ACQUIRE_TIMEOUT).max(Duration::from_millis(1)))
+                .connect_with(options),
+        )
+        .await
+        .map_err(|_| timed_out())??;
         POSTGRES_MIGRATOR.run(&pool).await?;
         Ok(Store::Postgres(pool))
     }

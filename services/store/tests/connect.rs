@@ -50,3 +50,33 @@ async fn unreachable_postgres_is_a_database_error() {
         .unwrap_err();
     assert!(matches!(error, StoreError::Database(_)), "{error:?}");
 }
+
+/// A PostgreSQL address that accepts and never answers (issue 16 §5): the connect gives up at
+/// its timeout instead of hanging the start forever.
+#[tokio::test]
+async fn a_silent_postgres_is_a_connect_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    // Accept and hold every connection, answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let timeout = std::time::Duration::from_millis(300);
+    let url = format!("postgres://postgres@{address}/none");
+    let connecting = Store::connect_with_timeout(&url, timeout);
+    let error = tokio::time::timeout(std::time::Duration::from_secs(60), connecting)
+        .await
+        .expect("the connect gives up by itself")
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::ConnectTimeout { timeout: t } if t == timeout),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the database did not answer within 300ms"
+    );
+}
