@@ -30,9 +30,7 @@ pub const MAX_OBSERVATIONS_PER_BATCH: usize = 10_000;
 pub const MAX_PLANNER_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// Largest message the telemetry service decodes.
 pub const MAX_TELEMETRY_REQUEST_BYTES: usize = 16 * 1024 * 1024;
-/// Metadata key of a refused ReportObservations batch that names the one observation at fault
-/// by its seq, so an agent can set it aside and send the rest (and not resend it forever).
-pub const REJECTED_SEQ_METADATA: &str = "fleet-rejected-seq";
+pub use fleet_proto::REJECTED_SEQ_METADATA;
 /// Largest response either service encodes.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Longest id or name in any request, in bytes (workload names, SKU, model, quant, plan and
