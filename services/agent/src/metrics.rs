@@ -35,6 +35,8 @@ pub struct AgentMetrics {
     pub observations_sent: Counter,
     /// Observations the planner acknowledged.
     pub observations_acked: Counter,
+    /// Observations the planner refused as invalid, set aside in `parked.log` and not resent.
+    pub observations_parked: Counter,
     /// Observations in the spool awaiting an acknowledgement.
     pub spool_depth: Gauge,
     /// Highest seq acknowledged with every seq below it.
@@ -61,6 +63,7 @@ impl AgentMetrics {
         let observations_spooled = Counter::default();
         let observations_sent = Counter::default();
         let observations_acked = Counter::default();
+        let observations_parked = Counter::default();
         let spool_depth = Gauge::default();
         let last_ack_seq = Gauge::default();
         let last_ack_time_seconds = Gauge::<f64, AtomicU64>::default();
@@ -92,6 +95,11 @@ impl AgentMetrics {
             observations_acked.clone(),
         );
         registry.register(
+            "observations_parked",
+            "Observations the planner refused as invalid, set aside in the spool's parked.log",
+            observations_parked.clone(),
+        );
+        registry.register(
             "spool_depth",
             "Observations awaiting acknowledgement",
             spool_depth.clone(),
@@ -119,6 +127,7 @@ impl AgentMetrics {
             observations_spooled,
             observations_sent,
             observations_acked,
+            observations_parked,
             spool_depth,
             last_ack_seq,
             last_ack_time_seconds,

@@ -271,12 +271,64 @@ async fn session(
         tokio::select! {
             () = &mut appended => {}
             message = inbound.message() => {
-                let Some(ack) = message? else { return Err(ReportError::StreamClosed) };
+                let ack = match message {
+                    Ok(Some(ack)) => ack,
+                    Ok(None) => return Err(ReportError::StreamClosed),
+                    Err(status) => {
+                        // The next session resends the rest at once, without this one.
+                        *progressed |= park_refused(context, &status).await?;
+                        return Err(status.into());
+                    }
+                };
                 batches_in_flight = batches_in_flight.saturating_sub(1);
                 apply_ack(context, ack).await?;
             }
         }
     }
+}
+
+/// Sets aside the observation a refused batch names ([`fleet_proto::REJECTED_SEQ_METADATA`])
+/// when the refusal is about its data (INVALID_ARGUMENT, OUT_OF_RANGE, FAILED_PRECONDITION):
+/// resending it would fail forever and hold back every later one. Any other refusal, or one that
+/// names no observation, leaves the spool as it is (the session retries). Returns whether it
+/// parked one.
+async fn park_refused(
+    context: &ReporterContext,
+    status: &tonic::Status,
+) -> Result<bool, ReportError> {
+    use tonic::Code;
+    if !matches!(
+        status.code(),
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition
+    ) {
+        return Ok(false);
+    }
+    let Some(seq) = status
+        .metadata()
+        .get(fleet_proto::REJECTED_SEQ_METADATA)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+    else {
+        return Ok(false);
+    };
+    let spool = Arc::clone(&context.spool);
+    let (parked, depth) = tokio::task::spawn_blocking(move || {
+        let mut spool = lock(&spool);
+        spool.park(seq).map(|parked| (parked, spool.depth()))
+    })
+    .await
+    .expect("spool task does not panic")?;
+    if parked {
+        context.metrics.observations_parked.inc();
+        context.metrics.spool_depth.set(depth as i64);
+        tracing::warn!(
+            seq,
+            code = ?status.code(),
+            reason = status.message(),
+            "planner refused an observation as invalid: set aside in parked.log, not resent"
+        );
+    }
+    Ok(parked)
 }
 
 async fn apply_ack(

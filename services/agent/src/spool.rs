@@ -16,6 +16,9 @@
 //!   between the two would number that file's records twice: the one window where an
 //!   observation can be doubled.
 //!
+//! - `parked.log`: records the planner refused as invalid (same format), set aside for a person
+//!   to inspect: resending one would fail forever and hold back every later window.
+//!
 //! Acknowledged records are dropped from memory at once and from disk by compaction (rewrite the
 //! log with what is still pending, atomically), which runs when nothing is pending, when the log
 //! holds mostly acknowledged records, and on shutdown.
@@ -36,6 +39,7 @@ const LOCK_FILE: &str = "lock";
 /// Records the log must hold before an empty-queue compaction is worth its fsyncs.
 const COMPACT_MIN_RECORDS: usize = 64;
 const INBOX_DIR: &str = "inbox";
+const PARKED_FILE: &str = "parked.log";
 const RECORD_HEADER_BYTES: usize = 8;
 /// Largest record accepted when reading; an observation is a few hundred bytes.
 const MAX_RECORD_BYTES: u32 = 1 << 20;
@@ -413,6 +417,28 @@ impl Spool {
         self.write_state()
     }
 
+    /// Sets pending observation `seq` aside for good, because the planner refused it as invalid
+    /// data: appended durably to `parked.log`, then compacted out of the log, so neither this
+    /// session nor a restart resends it. Returns whether it was pending.
+    pub fn park(&mut self, seq: u64) -> Result<bool, SpoolError> {
+        let Some(observation) = self.pending.get(&seq) else {
+            return Ok(false);
+        };
+        let path = self.dir.join(PARKED_FILE);
+        let mut record = Vec::with_capacity(256);
+        encode_record(observation, &mut record);
+        let mut parked = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        parked.write_all(&record).map_err(io_error(&path))?;
+        parked.sync_data().map_err(io_error(&path))?;
+        self.pending.remove(&seq);
+        self.compact()?;
+        Ok(true)
+    }
+
     /// Returns up to `limit` pending observations with seq > `after`, in seq order.
     pub fn pending_after(&self, after: u64, limit: usize) -> Vec<Observation> {
         self.pending
@@ -481,6 +507,28 @@ mod tests {
             predicted_tokens: 64,
             ..Observation::default()
         }
+    }
+
+    #[test]
+    fn a_parked_observation_is_kept_aside_and_never_pending_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), "node-a").unwrap();
+        for model in ["m1", "m2", "m3"] {
+            spool.append(observation(model)).unwrap();
+        }
+        assert!(spool.park(2).unwrap());
+        assert!(!spool.park(2).unwrap(), "parked once");
+        assert!(!spool.park(99).unwrap(), "never numbered");
+        let seqs = |spool: &Spool| -> Vec<u64> {
+            spool.pending_after(0, 10).iter().map(|o| o.seq).collect()
+        };
+        assert_eq!(seqs(&spool), vec![1, 3]);
+        drop(spool);
+        let spool = Spool::open(dir.path(), "node-a").unwrap();
+        assert_eq!(seqs(&spool), vec![1, 3], "a restart does not resend it");
+        let (parked, _) = decode_records(&fs::read(dir.path().join(PARKED_FILE)).unwrap());
+        assert_eq!(parked.len(), 1);
+        assert_eq!((parked[0].seq, parked[0].model.as_str()), (2, "m2"));
     }
 
     #[test]

@@ -300,6 +300,44 @@ async fn a_planner_outage_loses_nothing_and_doubles_nothing() {
     );
 }
 
+/// A window the planner refuses as invalid (issue 16 §5) is set aside in the spool's
+/// `parked.log` and counted, and every later window still flows; it was resent forever, and
+/// held back everything behind it.
+#[tokio::test(start_paused = true)]
+async fn a_window_the_planner_refuses_is_parked_and_the_rest_flow() {
+    let spool = tempfile::tempdir().unwrap();
+    let store = PlannerStore::default();
+    store.refuse.lock().unwrap().push(3);
+    let planner = FakePlanner::start(store).await;
+    let worker = FakeLlama::start().await;
+    worker.one_request_per_scrape();
+    let agent = start_agent(&planner.url(), vec![worker.url.clone()], spool.path()).await;
+    assert!(
+        wait_until(LIMIT, || planner.store.len() >= 8
+            && agent.metrics.spool_depth.get() == 0)
+        .await,
+        "stored {}, pending {}, parked {}",
+        planner.store.len(),
+        agent.metrics.spool_depth.get(),
+        agent.metrics.observations_parked.get()
+    );
+    assert_eq!(agent.metrics.observations_parked.get(), 1);
+    let spooled = agent.spooled();
+    agent.stop().await;
+    let stored = planner.store.seqs(NODE);
+    assert!(!stored.contains(&3), "{stored:?}");
+    assert_eq!(
+        stored.len() as u64,
+        spooled - 1,
+        "every other window arrived: {stored:?}"
+    );
+    // Kept for a person to look at, not resent after a restart either.
+    let parked = std::fs::read(spool.path().join("parked.log")).unwrap();
+    assert!(!parked.is_empty());
+    let reopened = fleet_agent::spool::Spool::open(spool.path(), NODE).unwrap();
+    assert!(reopened.pending_after(0, 100).iter().all(|o| o.seq != 3));
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_agent_restart_keeps_the_spool_and_continues_the_seq() {
     let spool = tempfile::tempdir().unwrap();

@@ -34,6 +34,7 @@ pub const MAX_OBSERVATIONS_PER_BATCH: usize = 10_000;
 pub const MAX_PLANNER_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// Largest message the telemetry service decodes.
 pub const MAX_TELEMETRY_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+pub use fleet_proto::REJECTED_SEQ_METADATA;
 /// Largest response either service encodes.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Longest id or name in any request, in bytes (workload names, SKU, model, quant, plan and
@@ -49,6 +50,9 @@ impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Self {
         match &error {
             ServiceError::Invalid { .. } => Status::invalid_argument(error.to_string()),
+            ServiceError::InvalidObservation { seq, .. } => {
+                naming_seq(Status::invalid_argument(error.to_string()), *seq)
+            }
             ServiceError::NotFound { .. } => Status::not_found(error.to_string()),
             ServiceError::AlreadyExists { .. } => Status::already_exists(error.to_string()),
             ServiceError::Busy { .. } => {
@@ -79,6 +83,14 @@ impl From<ServiceError> for Status {
             }
         }
     }
+}
+
+/// Returns `status` naming the observation at fault ([`REJECTED_SEQ_METADATA`]).
+fn naming_seq(mut status: Status, seq: u64) -> Status {
+    status
+        .metadata_mut()
+        .insert(REJECTED_SEQ_METADATA, seq.into());
+    status
 }
 
 fn invalid(field: impl std::fmt::Display, reason: impl std::fmt::Display) -> Status {
@@ -1336,6 +1348,7 @@ pub fn observation_from_pb(
     index: usize,
     o: pb::Observation,
     received_at_unix_ms: i64,
+    max_clock_skew: Duration,
 ) -> Result<ObservationRow, Status> {
     let field = |name: &str| format!("observations[{index}].{name}");
     require(&field("node_id"), &o.node_id)?;
@@ -1349,11 +1362,11 @@ pub fn observation_from_pb(
             format!("must be in 1..={}, got {}", i64::MAX, o.seq),
         ));
     }
-    if o.window_end_unix_ms < o.window_start_unix_ms {
+    if o.window_end_unix_ms <= o.window_start_unix_ms {
         return Err(invalid(
             field("window_end_unix_ms"),
             format!(
-                "{} is before window_start_unix_ms {}",
+                "{} is not after window_start_unix_ms {}",
                 o.window_end_unix_ms, o.window_start_unix_ms
             ),
         ));
@@ -1387,7 +1400,7 @@ pub fn observation_from_pb(
         Some(w) => Some(non_negative(&field("power_w"), w)?),
         None => None,
     };
-    Ok(ObservationRow {
+    let row = ObservationRow {
         prompt_seconds: non_negative(&field("prompt_seconds"), o.prompt_seconds)?,
         predicted_seconds: non_negative(&field("predicted_seconds"), o.predicted_seconds)?,
         prefill_tok_s: non_negative(&field("prefill_tok_s"), o.prefill_tok_s)?,
@@ -1413,7 +1426,10 @@ pub fn observation_from_pb(
         kind: kind.to_string(),
         concurrency: o.concurrency.max(1),
         received_at_unix_ms,
-    })
+    };
+    crate::service::check_observation(&row, max_clock_skew)
+        .map_err(|(name, reason)| invalid(field(name), reason))?;
+    Ok(row)
 }
 
 type AckStream = Pin<Box<dyn Stream<Item = Result<pb::ReportObservationsResponse, Status>> + Send>>;
@@ -1528,7 +1544,11 @@ async fn ingest_batch(
         .observations
         .into_iter()
         .enumerate()
-        .map(|(i, o)| observation_from_pb(i, o, received))
+        .map(|(i, o)| {
+            let seq = o.seq;
+            observation_from_pb(i, o, received, planner.settings().max_clock_skew)
+                .map_err(|status| naming_seq(status, seq))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if rows.is_empty() {
         return Ok(Vec::new());

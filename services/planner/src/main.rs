@@ -82,6 +82,10 @@ struct Args {
     /// terminationGracePeriodSeconds (30 s in deploy/). A second signal exits at once.
     #[arg(long, env = "PLANNER_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// How far past its arrival an observation's window may end (a node's clock ahead of the
+    /// planner's), e.g. `5m`; later windows are refused with INVALID_ARGUMENT.
+    #[arg(long, env = "PLANNER_MAX_CLOCK_SKEW", default_value = "5m", value_parser = parse_duration)]
+    max_clock_skew: Duration,
     /// How often readiness checks the database, e.g. `2s`.
     #[arg(long, env = "PLANNER_READINESS_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     readiness_interval: Duration,
@@ -226,6 +230,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             max_concurrent_solves: args
                 .max_concurrent_solves
                 .map_or_else(default_max_concurrent_solves, usize::from),
+            max_clock_skew: args.max_clock_skew,
         },
         auth: AuthPolicy {
             token,

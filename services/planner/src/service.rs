@@ -38,6 +38,106 @@ const THROUGHPUT_MODEL_TTL: Duration = Duration::from_secs(60);
 const THROUGHPUT_REBUILD_INTERVAL: Duration = Duration::from_secs(2);
 /// Observations older than this do not calibrate the model (hardware and software change).
 const CALIBRATION_WINDOW: Duration = Duration::from_secs(30 * 24 * 3_600);
+/// Largest token rate an observation may claim, tok/s (prefill, per-stream or aggregate
+/// decode): a hundred times the fastest node of the catalog.
+pub const MAX_OBSERVED_TOK_S: f64 = 1e7;
+/// Most tokens one observation window may carry (prompt or predicted).
+pub const MAX_OBSERVED_WINDOW_TOKENS: u64 = 10_000_000_000;
+/// Largest summed prompt or predicted time one window may carry, seconds.
+pub const MAX_OBSERVED_SECONDS: f64 = 1e8;
+/// Largest mean concurrency or queue depth a window may report.
+pub const MAX_OBSERVED_QUEUE: f64 = 1e6;
+/// Largest power draw a window may report, W: a rack of eight GPUs stays well under it.
+pub const MAX_OBSERVED_POWER_W: f64 = 100_000.0;
+/// Longest window, ms.
+pub const MAX_OBSERVED_WINDOW_MS: i64 = 24 * 3_600 * 1_000;
+/// How far in the future of the planner's clock a window may end by default (clock skew).
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// Checks that an observation is physically possible (issue 16 §2): every figure finite and in
+/// a generous absolute range, at most [`crate::catalog::MAX_SLOTS_PER_INSTANCE`] slots, a
+/// window of positive length up to a day that ends no later than `max_clock_skew` after it was
+/// received. Returns the offending field and why. What is possible but above a configuration's
+/// physical ceiling is judged later, by the throughput model.
+pub fn check_observation(
+    row: &ObservationRow,
+    max_clock_skew: Duration,
+) -> Result<(), (&'static str, String)> {
+    let within = |field: &'static str, value: f64, max: f64| {
+        if value.is_finite() && (0.0..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err((field, format!("must be between 0 and {max}, got {value}")))
+        }
+    };
+    within("prefill_tok_s", row.prefill_tok_s, MAX_OBSERVED_TOK_S)?;
+    within("decode_tok_s", row.decode_tok_s, MAX_OBSERVED_TOK_S)?;
+    within(
+        "aggregate_decode_tok_s",
+        row.aggregate_decode_tok_s,
+        MAX_OBSERVED_TOK_S,
+    )?;
+    within("prompt_seconds", row.prompt_seconds, MAX_OBSERVED_SECONDS)?;
+    within(
+        "predicted_seconds",
+        row.predicted_seconds,
+        MAX_OBSERVED_SECONDS,
+    )?;
+    within("mean_concurrency", row.mean_concurrency, MAX_OBSERVED_QUEUE)?;
+    within("queue_depth", row.queue_depth, MAX_OBSERVED_QUEUE)?;
+    within("cache_hit_rate", row.cache_hit_rate, 1.0)?;
+    if let Some(power_w) = row.power_w {
+        within("power_w", power_w, MAX_OBSERVED_POWER_W)?;
+    }
+    for (field, tokens) in [
+        ("prompt_tokens", row.prompt_tokens),
+        ("predicted_tokens", row.predicted_tokens),
+    ] {
+        if tokens > MAX_OBSERVED_WINDOW_TOKENS {
+            return Err((
+                field,
+                format!("must be at most {MAX_OBSERVED_WINDOW_TOKENS} in one window, got {tokens}"),
+            ));
+        }
+    }
+    let slots = crate::catalog::MAX_SLOTS_PER_INSTANCE;
+    if row.concurrency == 0 || row.concurrency > slots {
+        return Err((
+            "concurrency",
+            format!(
+                "must be between 1 and {slots} slots, got {}",
+                row.concurrency
+            ),
+        ));
+    }
+    let length_ms = row
+        .window_end_unix_ms
+        .saturating_sub(row.window_start_unix_ms);
+    if length_ms <= 0 || length_ms > MAX_OBSERVED_WINDOW_MS {
+        return Err((
+            "window_end_unix_ms",
+            format!(
+                "the window from {} to {} must last more than 0 and at most {MAX_OBSERVED_WINDOW_MS} ms",
+                row.window_start_unix_ms, row.window_end_unix_ms
+            ),
+        ));
+    }
+    let skew_ms = i64::try_from(max_clock_skew.as_millis()).unwrap_or(i64::MAX);
+    let latest = row.received_at_unix_ms.saturating_add(skew_ms);
+    if row.window_end_unix_ms > latest {
+        return Err((
+            "window_end_unix_ms",
+            format!(
+                "{} is more than {} s after the planner received it ({}): check the node's clock",
+                row.window_end_unix_ms,
+                max_clock_skew.as_secs(),
+                row.received_at_unix_ms
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Share of a Propose's time to its deadline it may spend waiting for a solve slot; the rest is
 /// left to the solve, so a Propose admitted late still gets a quarter of its time.
 pub const MAX_SLOT_WAIT_SHARE: f64 = 0.75;
@@ -67,6 +167,18 @@ pub enum ServiceError {
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),
+    /// One observation of a batch is refused; `seq` tells the agent which one to set aside.
+    #[error("invalid observations[{index}].{field}: {reason}")]
+    InvalidObservation {
+        /// Its place in the batch.
+        index: usize,
+        /// Its seq.
+        seq: u64,
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// Every solve slot stayed busy for as long as the request could wait.
     #[error(
         "all {slots} solve slots are busy (--max-concurrent-solves); waited {waited_ms} ms of the request's time, retry later"
@@ -221,6 +333,9 @@ pub struct PlannerSettings {
     /// Most Proposes solving at once (at least 1); the others wait for a slot within their
     /// deadline, then fail with [`ServiceError::Busy`].
     pub max_concurrent_solves: usize,
+    /// How far past its arrival an observation's window may end (the node's clock ahead of the
+    /// planner's); later ones are refused, and stored ones are not used.
+    pub max_clock_skew: Duration,
 }
 
 impl Default for PlannerSettings {
@@ -228,6 +343,7 @@ impl Default for PlannerSettings {
         PlannerSettings {
             solve: SolveSettings::default(),
             max_concurrent_solves: default_max_concurrent_solves(),
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
         }
     }
 }
@@ -289,6 +405,8 @@ struct Caches {
     throughput_dirty: bool,
     /// Highest contiguous stored seq per node, as far as this process knows.
     acked_through: HashMap<String, u64>,
+    /// SKU each registered node registered with, as far as this process knows.
+    node_skus: HashMap<String, String>,
 }
 
 /// The planner service over a [`Store`]. Cloning is cheap and shares the pool and caches.
@@ -387,6 +505,11 @@ impl Planner {
     /// Returns the store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Returns the settings this planner runs with.
+    pub fn settings(&self) -> &PlannerSettings {
+        &self.settings
     }
 
     /// Returns the metrics this planner records to.
@@ -521,8 +644,13 @@ impl Planner {
             })
             .await?;
         let for_build = catalog.clone();
+        let max_clock_skew = self.settings.max_clock_skew;
         let view = tokio::task::spawn_blocking(move || {
-            Arc::new(build_throughput_view(&for_build, &observations))
+            Arc::new(build_throughput_view(
+                &for_build,
+                &observations,
+                max_clock_skew,
+            ))
         })
         .await
         .map_err(|error| PlanError::Solver(format!("throughput model task failed: {error}")))?;
@@ -909,13 +1037,76 @@ impl Planner {
             .store
             .register_node(node_id, sku, labels_json, now_unix_ms())
             .await?;
+        self.lock()
+            .node_skus
+            .insert(node.node_id.clone(), node.sku.clone());
         let acked = self.advance_acked_through(node_id).await?;
         Ok((node, acked))
     }
 
+    /// Returns the SKU a node registered with, or `None` for a node never registered. Reads
+    /// the store when this process has not seen the node, or when `expected` differs from what
+    /// it remembers (the node may have registered again through another replica).
+    async fn registered_sku(
+        &self,
+        node_id: &str,
+        expected: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        if let Some(sku) = self.lock().node_skus.get(node_id)
+            && sku == expected
+        {
+            return Ok(Some(sku.clone()));
+        }
+        let node = self.store.get_node(node_id).await?;
+        let sku = node.map(|node| node.sku);
+        if let Some(sku) = &sku {
+            self.lock()
+                .node_skus
+                .insert(node_id.to_string(), sku.clone());
+        }
+        Ok(sku)
+    }
+
     /// Stores a batch of observations idempotently by (node, seq) and returns one ack per node
-    /// in the batch, in order of first appearance.
+    /// in the batch, in order of first appearance. Every observation must come from a
+    /// registered node and name the SKU it registered with; the first that does not refuses
+    /// the batch with [`ServiceError::InvalidObservation`].
     pub async fn ingest(&self, rows: Vec<ObservationRow>) -> Result<Vec<IngestAck>, ServiceError> {
+        let mut checked: std::collections::HashSet<(&str, &str)> = Default::default();
+        for (index, row) in rows.iter().enumerate() {
+            if checked.contains(&(row.node_id.as_str(), row.sku.as_str())) {
+                continue;
+            }
+            let refuse = |field: &'static str, reason: String| ServiceError::InvalidObservation {
+                index,
+                seq: row.seq,
+                field,
+                reason,
+            };
+            match self.registered_sku(&row.node_id, &row.sku).await? {
+                None => {
+                    return Err(refuse(
+                        "node_id",
+                        format!(
+                            "node {:?} is not registered (RegisterNode first)",
+                            row.node_id
+                        ),
+                    ));
+                }
+                Some(sku) if sku != row.sku => {
+                    return Err(refuse(
+                        "sku",
+                        format!(
+                            "{:?} is not the SKU node {:?} registered with ({sku:?})",
+                            row.sku, row.node_id
+                        ),
+                    ));
+                }
+                Some(_) => {
+                    checked.insert((&row.node_id, &row.sku));
+                }
+            }
+        }
         let inserted_total = self.store.insert_observations(&rows).await?;
         let mut acks: Vec<IngestAck> = Vec::new();
         for row in &rows {
@@ -1042,8 +1233,28 @@ fn parse_page_token(token: &str) -> Result<PlanCursor, ServiceError> {
 
 /// Builds the throughput model from the catalog and the stored observations (see
 /// [`ThroughputModel::calibrate`]), and lists the observed configurations it cannot use.
-fn build_throughput_view(catalog: &Catalog, observations: &[ObservationRow]) -> ThroughputView {
-    let samples: Vec<ObservationSample> = observations.iter().map(sample_from_row).collect();
+fn build_throughput_view(
+    catalog: &Catalog,
+    observations: &[ObservationRow],
+    max_clock_skew: Duration,
+) -> ThroughputView {
+    // Windows stored before the edge checked them may be impossible (power 1e308, a year-2500
+    // end, 1e8 slots that make the queueing arithmetic take seconds): never used.
+    let impossible = observations
+        .iter()
+        .filter(|o| check_observation(o, max_clock_skew).is_err())
+        .count();
+    if impossible > 0 {
+        tracing::warn!(
+            windows = impossible,
+            "stored observations outside physical ranges are not used"
+        );
+    }
+    let samples: Vec<ObservationSample> = observations
+        .iter()
+        .filter(|o| check_observation(o, max_clock_skew).is_ok())
+        .map(sample_from_row)
+        .collect();
     let model = ThroughputModel::calibrate(catalog, &samples);
     let unmatched = model
         .unmatched

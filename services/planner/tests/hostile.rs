@@ -1254,6 +1254,116 @@ fn table(
     ] {
         rows.push(row(what, call, ia, &needles));
     }
+    // ---- Telemetry at the edge (issue 16 §2): physical ranges, clock skew, registration.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    type ObservationEdit = Box<dyn Fn(&mut pb::Observation)>;
+    let telemetry_rows: Vec<(&str, ObservationEdit, Vec<String>)> = vec![
+        (
+            "power_w 1e308",
+            Box::new(|o| o.power_w = Some(1e308)),
+            vec!["observations[0].power_w".into(), "100000".into()],
+        ),
+        (
+            "power_w 100,001 W",
+            Box::new(|o| o.power_w = Some(100_001.0)),
+            vec!["observations[0].power_w".into(), "100001".into()],
+        ),
+        (
+            "decode 1e9 tok/s",
+            Box::new(|o| o.decode_tok_s = 1e9),
+            vec!["observations[0].decode_tok_s".into()],
+        ),
+        (
+            "aggregate decode 1e9 tok/s",
+            Box::new(|o| o.aggregate_decode_tok_s = 1e9),
+            vec!["observations[0].aggregate_decode_tok_s".into()],
+        ),
+        (
+            "prefill 1e308 tok/s",
+            Box::new(|o| o.prefill_tok_s = 1e308),
+            vec!["observations[0].prefill_tok_s".into()],
+        ),
+        (
+            "1e12 predicted tokens",
+            Box::new(|o| o.predicted_tokens = 1_000_000_000_000),
+            vec![
+                "observations[0].predicted_tokens".into(),
+                "1000000000000".into(),
+            ],
+        ),
+        (
+            "concurrency 1e8",
+            Box::new(|o| o.concurrency = 100_000_000),
+            vec!["observations[0].concurrency".into(), "4096".into()],
+        ),
+        (
+            "concurrency 4,097",
+            Box::new(|o| o.concurrency = 4_097),
+            vec!["observations[0].concurrency".into(), "4097".into()],
+        ),
+        (
+            "mean concurrency 1e9",
+            Box::new(|o| o.mean_concurrency = 1e9),
+            vec!["observations[0].mean_concurrency".into()],
+        ),
+        (
+            "prompt seconds 1e300",
+            Box::new(|o| o.prompt_seconds = 1e300),
+            vec!["observations[0].prompt_seconds".into()],
+        ),
+        (
+            "a window in the year 2500",
+            Box::new(|o| {
+                o.window_start_unix_ms = 16_725_225_600_000;
+                o.window_end_unix_ms = 16_725_225_660_000;
+            }),
+            vec!["observations[0].window_end_unix_ms".into(), "clock".into()],
+        ),
+        (
+            "a window ending 10 minutes from now",
+            Box::new(move |o| {
+                o.window_start_unix_ms = now_ms;
+                o.window_end_unix_ms = now_ms + 600_000;
+            }),
+            vec!["observations[0].window_end_unix_ms".into()],
+        ),
+        (
+            "a window of zero length",
+            Box::new(|o| o.window_end_unix_ms = o.window_start_unix_ms),
+            vec!["observations[0].window_end_unix_ms".into()],
+        ),
+        (
+            "a window of two days",
+            Box::new(|o| o.window_end_unix_ms = o.window_start_unix_ms + 2 * 86_400_000),
+            vec!["observations[0].window_end_unix_ms".into()],
+        ),
+        (
+            "a node that never registered",
+            Box::new(|o| o.node_id = "ghost-node".into()),
+            vec!["observations[0].node_id".into(), "not registered".into()],
+        ),
+        (
+            "a SKU other than the node registered with",
+            Box::new(|o| o.sku = "rx-7900-xtx".into()),
+            vec![
+                "observations[0].sku".into(),
+                "rx-7900-xtx".into(),
+                "rtx-5090".into(),
+            ],
+        ),
+    ];
+    for (what, edit, needles) in telemetry_rows {
+        let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+        rows.push(row(
+            format!("observation {what}"),
+            with_observation(|o| edit(o)),
+            ia,
+            &needles,
+        ));
+    }
     rows.push(row(
         "10,001 observations in one batch",
         Call::Report((1..=10_001).map(observation).collect()),
@@ -1301,6 +1411,15 @@ async fn every_rpc_rejects_hostile_input_cleanly() {
         .await
         .unwrap()
         .into_inner();
+    // The node the observation rows report for, registered with the SKU they name.
+    telemetry
+        .register_node(pb::RegisterNodeRequest {
+            node_id: "hostile-node".into(),
+            sku: "rtx-5090".into(),
+            labels: HashMap::new(),
+        })
+        .await
+        .expect("the hostile rows' node registers");
     let throughput = planner
         .get_throughput_model(pb::GetThroughputModelRequest::default())
         .await

@@ -26,3 +26,8 @@ pub const PLANNER_SERVICE_NAME: &str = "fleet.v1.PlannerService";
 
 /// Fully qualified name of the telemetry service, as reflection and health checks name it.
 pub const TELEMETRY_SERVICE_NAME: &str = "fleet.v1.TelemetryService";
+
+/// Trailer of a refused `ReportObservations` batch that names the one observation at fault by
+/// its seq (decimal), so an agent can set that observation aside and send the rest instead of
+/// resending it forever.
+pub const REJECTED_SEQ_METADATA: &str = "fleet-rejected-seq";

@@ -334,6 +334,9 @@ pub struct PlannerStore {
     /// The seqs that were resent.
     pub duplicate_seqs: Arc<Mutex<Vec<u64>>>,
     pub registrations: Arc<AtomicU64>,
+    /// Seqs refused as the real planner refuses bad data: the whole batch INVALID_ARGUMENT,
+    /// naming the seq in the `fleet-rejected-seq` trailer.
+    pub refuse: Arc<Mutex<Vec<u64>>>,
 }
 
 impl PlannerStore {
@@ -412,6 +415,24 @@ impl TelemetryService for FakeTelemetry {
                     }
                 };
                 let Ok(Some(batch)) = message else { return };
+                let refused = {
+                    let refuse = store.refuse.lock().unwrap();
+                    batch
+                        .observations
+                        .iter()
+                        .position(|o| refuse.contains(&o.seq))
+                        .map(|index| (index, batch.observations[index].seq))
+                };
+                if let Some((index, seq)) = refused {
+                    let mut status = Status::invalid_argument(format!(
+                        "invalid observations[{index}].power_w: must be between 0 and 100000"
+                    ));
+                    status
+                        .metadata_mut()
+                        .insert(fleet_proto::REJECTED_SEQ_METADATA, seq.into());
+                    let _ = sender.send(Err(status)).await;
+                    return;
+                }
                 let mut node = String::new();
                 let mut inserted = 0;
                 let mut stored_seqs = Vec::new();
