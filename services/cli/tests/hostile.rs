@@ -574,6 +574,8 @@ fn table(dir: &Path) -> Vec<Row> {
         &["quantum-abacus"],
     ));
     rows.push(row(&["throughput", "--output", "yaml"], 2, &["--output"]));
+    rows.push(row(&["accuracy", "--output", "yaml"], 2, &["--output"]));
+    rows.push(row(&["accuracy", "--sku"], 2, &["--sku"]));
 
     // ---- catalog check and --trust-published.
     rows.push(row(
